@@ -1,0 +1,40 @@
+"""`dagwright components`: every registered component with its params and ports."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from components.base import Component, ComponentError
+from flows.porttypes import type_name
+from flows.registry import Registry
+
+
+def describe_components(registry: Registry) -> str:
+    blocks = [_describe(name, registry.components[name], registry.origins[name]) for name in registry.names()]
+    return "\n\n".join(blocks)
+
+
+def _describe(name: str, cls: type[Component], origin: str) -> str:
+    summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    lines = [f"{name}  (v{cls.version}, {origin})", f"  {summary}"]
+    lines += [f"  param  {line}" for line in _params(cls)]
+    try:
+        ports = cls.ports(cls.Params.model_construct())
+    except (ComponentError, AttributeError, TypeError):  # ports that depend on params (python.call)
+        lines.append("  ports  depend on its params (see its docs)")
+        return "\n".join(lines)
+    lines += [
+        f"  in     {p.name}: {type_name(p.type)}{'' if p.required else ' (optional)'}" for p in ports.inputs.values()
+    ]
+    lines += [f"  out    {p.name}: {type_name(p.type)}" for p in ports.outputs.values()]
+    return "\n".join(lines)
+
+
+def _params(cls: type[Component]) -> list[str]:
+    out = []
+    for field_name, field in cls.Params.model_fields.items():
+        default: Any = "(required)" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
+        text = f"{field.alias or field_name}: {type_name(field.annotation)} {default}"
+        out.append(text + (f"  {field.description}" if field.description else ""))
+    return out

@@ -1,0 +1,237 @@
+"""The `dagwright` command. Imports stay cheap: prefect is imported only by the commands that run flows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flows import __version__
+from flows.errors import DagwrightError, ParamError, SpecError
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args) or 0)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DagwrightError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ParamError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dagwright", description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows."
+    )
+    parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
+    parser.add_argument("-f", "--file", help="pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check a pipelines file; every problem with file:line:col")
+    p.add_argument("path", nargs="?", help="pipelines file to check")
+    p.set_defaults(command=cmd_validate)
+
+    sub.add_parser("list", help="list pipelines").set_defaults(command=cmd_list)
+
+    p = sub.add_parser("show", help="show a pipeline's DAG as text and Mermaid")
+    p.add_argument("pipeline")
+    p.add_argument("--mermaid", action="store_true", help="print only the Mermaid flowchart")
+    p.set_defaults(command=cmd_show)
+
+    p = sub.add_parser("run", help="run a pipeline (a Prefect flow; --local runs in process)")
+    p.add_argument("pipeline")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
+    p.add_argument("--local", action="store_true", help="run in process, without Prefect")
+    p.add_argument("--no-cache", action="store_true", help="recompute every stage, ignoring cached results")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's own log lines")
+    p.set_defaults(command=cmd_run)
+
+    p = sub.add_parser("up", help="start a local Prefect server with its UI (Ctrl-C stops it)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4200)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server to answer")
+    p.set_defaults(command=cmd_up)
+
+    p = sub.add_parser("deploy", help="serve pipelines as Prefect deployments with their schedules")
+    p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
+    p.set_defaults(command=cmd_deploy)
+
+    sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
+    sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
+    return parser
+
+
+def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
+    from flows.load import load
+    from flows.plan import plan_project
+
+    return plan_project(load(path or args.file))
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    from flows.load import load
+    from flows.plan import plan_pipeline
+
+    return plan_pipeline(load(args.file), args.pipeline)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    plans = _plans(args, args.path)
+    stages = sum(len(p.stages) for p in plans.values())
+    print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name, plan in _plans(args).items():
+        p = plan.pipeline
+        schedule = ""
+        if p.schedule:
+            schedule = f"  [{p.schedule.cron}]" if p.schedule.cron else f"  [every {p.schedule.interval:g}s]"
+        print(f"{name:<24} {len(plan.stages):>2} stages{schedule}  {p.description}".rstrip())
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from flows.render import as_mermaid, as_text
+
+    plan = _plan(args)
+    if args.mermaid:
+        print(as_mermaid(plan))
+        return 0
+    print(as_text(plan))
+    print("\n```mermaid\n" + as_mermaid(plan) + "\n```")
+    return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    given = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParamError(f"--param takes NAME=VALUE, got {pair!r}")
+        given[name.strip()] = value
+    return given
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.report import ConsoleReporter
+
+    plan = _plan(args)
+    params = plan.bind_params(_parse_params(args.param), from_text=True)  # bad params fail before any start-up
+    if args.local:
+        from flows.local import run_local
+
+        print(f"running {plan.name} in process")
+        result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=not args.no_cache)
+    else:
+        result = _run_prefect(plan, params, args)
+    return _finish(plan, result)
+
+
+def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) -> Any:
+    from flows.report import ConsoleReporter
+
+    where = configure_prefect(plan.project_root, verbose=args.verbose)
+    print(f"running {plan.name} as a Prefect flow on {where}", flush=True)
+    from flows.prefect_executor import build_flow
+
+    results: list[Any] = []
+    flow = build_flow(plan, ConsoleReporter(), results, use_cache=not args.no_cache)
+    state = flow(**params, return_state=True)
+    if not results:  # the flow failed before running any stage (e.g. the server went away)
+        raise DagwrightError(f"flow run of '{plan.name}' ended {state.name}: {state.message}")
+    run_id = getattr(state.state_details, "flow_run_id", None)
+    if run_id and "PREFECT_API_URL" in os.environ:
+        print(f"flow run: {os.environ['PREFECT_API_URL'].removesuffix('/api')}/runs/flow-run/{run_id}")
+    return results[-1]
+
+
+def configure_prefect(project_root: Path, *, verbose: bool) -> str:
+    """Point Prefect at a running server when there is one, else its temporary server; quiet its console."""
+    from flows.runtime import state_dir
+    from flows.server import api_url, is_healthy, prefect_env
+
+    for key, value in prefect_env(state_dir(project_root)).items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not verbose:
+        # The API handler keeps every log line for the UI; only the terminal is spared Prefect's chatter.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    if "PREFECT_API_URL" not in os.environ and is_healthy(api_url()):
+        os.environ["PREFECT_API_URL"] = api_url()
+    return os.environ.get("PREFECT_API_URL", "a temporary local server (start one with `dagwright up`)")
+
+
+def _finish(plan: Any, result: Any) -> int:
+    from flows.report import summary_markdown
+
+    print(summary_markdown(result).replace("**", ""))
+    for stage in plan.stages:
+        if not plan.downstream(stage.id) and result.stages[stage.id].outputs:
+            for port, value in result.stages[stage.id].outputs.items():
+                print(f"{stage.id}.{port} = {_short(value)}")
+    return 0 if result.ok else EXIT_FAILED
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from flows.runtime import state_dir
+    from flows.server import run_up
+
+    project_root = Path(args.file).resolve().parent if args.file else Path.cwd()
+    return run_up(state_dir(project_root), args.host, args.port, args.timeout)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from flows.load import did_you_mean, find_pipelines_file
+
+    plans = _plans(args)
+    unknown = [n for n in args.pipelines if n not in plans]
+    if unknown:
+        raise ParamError(f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}")
+    chosen = [plans[n] for n in (args.pipelines or plans)]
+    where = configure_prefect(chosen[0].project_root, verbose=True)
+    print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
+    from flows.deploy import serve_plans
+
+    serve_plans(chosen, str(find_pipelines_file(args.file)))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from flows.registry import discover
+    from flows.schema import json_schema
+
+    root = Path(args.file).resolve().parent if args.file else Path.cwd()
+    print(json.dumps(json_schema(discover(root)), indent=2))
+    return 0
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    from flows.catalog import describe_components
+    from flows.registry import discover
+
+    root = Path(args.file).resolve().parent if args.file else Path.cwd()
+    print(describe_components(discover(root)))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Prefect deployments from pipelines.yaml, with their schedules and params, served by this process."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flows.plan import Plan
+from flows.prefect_executor import ENTRYPOINT_MODULE, build_flow, flow_function_name
+
+
+def deployment_for(plan: Plan) -> Any:
+    from prefect.types.entrypoint import EntrypointType
+
+    flow = build_flow(plan)
+    deployment = flow.to_deployment(
+        name=plan.name,
+        description=plan.pipeline.description or None,
+        tags=plan.pipeline.tags,
+        parameters={k: p.default for k, p in plan.pipeline.params.items() if not p.required},
+        schedules=_schedules(plan),
+        version=plan.fingerprint,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    # Served runs execute in a fresh process that imports the flow by this path (see flows/entrypoints.py).
+    deployment.entrypoint = f"{ENTRYPOINT_MODULE}.{flow_function_name(plan.name)}"
+    return deployment
+
+
+def _schedules(plan: Plan) -> list[Any]:
+    from datetime import timedelta
+
+    from prefect.schedules import Cron, Interval
+
+    schedule = plan.pipeline.schedule
+    if schedule is None:
+        return []
+    if schedule.cron:
+        from flows.spec import CRON_ALIASES
+
+        cron = CRON_ALIASES.get(schedule.cron.strip(), schedule.cron)
+        return [Cron(cron, timezone=schedule.timezone, active=schedule.active)]
+    return [Interval(timedelta(seconds=schedule.interval or 0), timezone=schedule.timezone, active=schedule.active)]
+
+
+def serve_plans(plans: list[Plan], pipelines_file: str) -> None:
+    """Register one deployment per plan and run them until interrupted (Ctrl-C stops cleanly)."""
+    from prefect import serve
+
+    os.environ["DAGWRIGHT_PIPELINES"] = os.path.abspath(pipelines_file)
+    serve(*[deployment_for(p) for p in plans], print_starting_message=True)

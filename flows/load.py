@@ -1,0 +1,156 @@
+"""Load pipelines.yaml into typed models; every problem is reported at once, each with file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from flows.errors import DagwrightError, Problem, SpecError
+from flows.spec import PipelinesFile
+from flows.yamlpos import Loaded, Positions, load_yaml
+
+DEFAULT_FILE = "pipelines.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded pipelines file and the folder it lives in (the project root)."""
+
+    file: Path
+    display: str  # the file as the user named it, used in messages
+    spec: PipelinesFile
+    positions: Positions
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+
+class Locator:
+    """Turns YAML paths into Problems that carry file:line:col."""
+
+    def __init__(self, display: str, positions: Positions) -> None:
+        self.display, self.positions = display, positions
+
+    def problem(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> Problem:
+        line, col = self.positions.of(path, key=key)
+        return Problem(self.display, line, col, dotted(path), message)
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+
+
+def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def find_pipelines_file(path: str | os.PathLike[str] | None) -> Path:
+    candidate = Path(path or os.environ.get("DAGWRIGHT_PIPELINES", DEFAULT_FILE))
+    if not candidate.is_file():
+        raise DagwrightError(f"pipelines file '{candidate}' not found (give a path, or run from the project folder)")
+    return candidate
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Project:
+    file = find_pipelines_file(path)
+    display = str(path or file)
+    text = file.read_text(encoding="utf-8")
+    try:
+        loaded = load_yaml(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError([Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}")]) from None
+    locator = Locator(display, loaded.positions)
+    spec = validate(loaded, locator)
+    return Project(file.resolve(), display, spec, loaded.positions)
+
+
+def validate(loaded: Loaded, locator: Locator) -> PipelinesFile:
+    problems = [
+        locator.problem(d.path, f"duplicate key '{d.path[-1]}' (first defined on line {d.first_line})", key=True)
+        for d in loaded.duplicates
+    ]
+    if not isinstance(loaded.data, dict):
+        problems.append(locator.problem((), "expected a mapping with a 'pipelines' key"))
+        raise SpecError(problems)
+    try:
+        spec = PipelinesFile.model_validate(loaded.data)
+    except ValidationError as exc:
+        problems += [pydantic_problem(err, locator, PipelinesFile) for err in exc.errors()]
+        raise SpecError(problems) from None
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def pydantic_problem(err: Any, locator: Locator, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> Problem:
+    """One pydantic error as a Problem, reworded for people who write YAML rather than Python."""
+    loc = tuple(p for p in err["loc"] if p != "[key]")
+    path = (*prefix, *loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return locator.problem(path, unknown_key_message(str(loc[-1]), allowed_keys(model, loc[:-1])), key=True)
+    if kind == "missing":
+        return locator.problem(path[:-1], f"missing required key '{loc[-1]}'")
+    return locator.problem(path, reword(err))
+
+
+def unknown_key_message(key: str, allowed: list[str]) -> str:
+    return f"unknown key '{key}'{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}"
+
+
+def reword(err: Any) -> str:
+    message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message[:1].lower() + message[1:]
+    value = err.get("input")
+    if isinstance(value, str | int | float | bool) and err["type"] not in ("value_error", "assertion_error"):
+        message += f", got {value!r}"
+    return message
+
+
+def allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    target = model_at(model, loc)
+    if target is None:
+        return []
+    return [f.alias or name for name, f in target.model_fields.items()]
+
+
+def model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that validates the value at ``loc`` (for listing its keys)."""
+    current: Any = model
+    i = 0
+    while i < len(loc):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if loc[i] in (n, f.alias)), None)
+        if field is None:
+            return None
+        current, i = _unwrap_container(_unwrap_optional(field.annotation), i + 1)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
+
+
+def _unwrap_container(annotation: Any, i: int) -> tuple[Any, int]:
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return _unwrap_optional(typing.get_args(annotation)[1]), i + 1
+    if origin is list:
+        return _unwrap_optional(typing.get_args(annotation)[0]), i + 1
+    return annotation, i

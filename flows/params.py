@@ -1,0 +1,92 @@
+"""Run parameters: bind what a caller gave to a pipeline's declared params, with types, defaults and bounds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flows.errors import ParamError
+from flows.load import did_you_mean
+from flows.spec import Param
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def bind(pipeline: str, declared: Mapping[str, Param], given: Mapping[str, Any], *, from_text: bool = False) -> dict:
+    """Every declared param's value: given, else its default. ``from_text`` parses CLI strings by type."""
+    unknown = [k for k in given if k not in declared]
+    if unknown:
+        name = unknown[0]
+        raise ParamError(
+            f"pipeline '{pipeline}' has no param '{name}'{did_you_mean(name, declared)}; "
+            f"params are: {', '.join(declared) or '(none)'}"
+        )
+    bound: dict[str, Any] = {}
+    for name, param in declared.items():
+        if name in given:
+            bound[name] = coerce(pipeline, name, param, given[name], from_text=from_text)
+        elif param.required:
+            raise ParamError(f"pipeline '{pipeline}' needs param '{name}' ({param.type}); pass --param {name}=...")
+        else:
+            bound[name] = param.default
+    return bound
+
+
+def coerce(pipeline: str, name: str, param: Param, value: Any, *, from_text: bool = False) -> Any:
+    try:
+        typed = _parse_text(param.type, value) if from_text and isinstance(value, str) else value
+        _check_type(param.type, typed)
+        _check_bounds(param, typed)
+    except ValueError as exc:
+        raise ParamError(f"pipeline '{pipeline}', param '{name}': {exc}") from None
+    return float(typed) if param.type == "number" else typed
+
+
+def _parse_text(kind: str, text: str) -> Any:
+    if kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise ValueError(f"expected true or false, got {text!r}")
+    if kind in ("list", "object"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected JSON for a {kind}: {exc}") from None
+    return text
+
+
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "list": (list,),
+    "object": (dict,),
+}
+
+
+def _check_type(kind: str, value: Any) -> None:
+    ok = isinstance(value, _ACCEPTS[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"expected {kind}, got {type(value).__name__} {value!r}")
+
+
+def _check_bounds(param: Param, value: Any) -> None:
+    if param.enum is not None and value not in param.enum:
+        raise ValueError(f"{value!r} is not one of {param.enum}")
+    if param.minimum is not None and value < param.minimum:
+        raise ValueError(f"{value!r} is below the minimum {param.minimum}")
+    if param.maximum is not None and value > param.maximum:
+        raise ValueError(f"{value!r} is above the maximum {param.maximum}")

@@ -1,0 +1,141 @@
+"""Find components: dagwright's own, third parties' (entry points) and the project's own ``components/`` folder."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+from components.base import Component, ComponentError
+from flows.errors import RegistryError
+
+ENTRY_POINT_GROUP = "dagwright.components"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+PROJECT_PACKAGE = "dagwright_project_components"
+
+
+@dataclass(frozen=True)
+class Registry:
+    components: dict[str, type[Component]]
+    origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
+
+    def get(self, name: str) -> type[Component] | None:
+        return self.components.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self.components)
+
+
+_cache: dict[Path | None, Registry] = {}
+
+
+def discover(project_root: Path | None = None) -> Registry:
+    """All components visible from a project; memoized, since imports happen once per process anyway."""
+    key = project_root.resolve() if project_root else None
+    if key not in _cache:
+        _cache[key] = _build(key)
+    return _cache[key]
+
+
+def _build(project_root: Path | None) -> Registry:
+    if project_root and str(project_root) not in sys.path:
+        # User glue code (python.call) and project components import relative to the project folder.
+        sys.path.insert(0, str(project_root))
+    found: dict[str, type[Component]] = {}
+    origins: dict[str, str] = {}
+    for origin, cls in _candidates(project_root):
+        _register(found, origins, origin, cls)
+    return Registry(found, origins)
+
+
+def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
+    import components as builtin
+
+    for module in _walk_package(builtin):
+        yield from _classes_in(module, origin=f"builtin {module.__name__}")
+    yield from _entry_point_classes()
+    if project_root:
+        folder = project_root / "components"
+        if folder.is_dir() and not _same_folder(folder, Path(builtin.__path__[0])):
+            for module in _import_folder(folder):
+                yield from _classes_in(module, origin=f"project {module.__file__}")
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _walk_package(package: ModuleType) -> Iterator[ModuleType]:
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        yield _import(info.name)
+
+
+def _import(module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # a user's module may fail in any way; say which and how
+        raise RegistryError(f"cannot import component module '{module_name}': {type(exc).__name__}: {exc}") from None
+
+
+def _import_folder(folder: Path) -> Iterator[ModuleType]:
+    """Import a project's components/ folder that is not dagwright's own package, under a private name."""
+    spec = importlib.util.spec_from_file_location(
+        PROJECT_PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:  # pragma: no cover - only for unreadable folders
+        return
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PROJECT_PACKAGE] = package
+    if (folder / "__init__.py").exists():
+        spec.loader.exec_module(package)
+    yield from _walk_package(package)
+
+
+def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+        except Exception as exc:
+            raise RegistryError(f"entry point '{ep.name} = {ep.value}' failed to load: {exc}") from None
+        origin = f"entry point {ep.value}"
+        if isinstance(target, ModuleType):
+            yield from _classes_in(target, origin=origin)
+        elif isinstance(target, type) and issubclass(target, Component):
+            yield origin, target
+        else:
+            raise RegistryError(f"entry point '{ep.name} = {ep.value}' is neither a Component class nor a module")
+
+
+def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Component]]]:
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, Component)
+            and value.__module__ == module.__name__
+            and value.name
+        ):
+            yield origin, value
+
+
+def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:
+    if not NAME_PATTERN.match(cls.name):
+        raise RegistryError(f"{origin}: component name '{cls.name}' must look like 'family.variant' (lowercase)")
+    if cls.name in found and found[cls.name] is not cls:
+        raise RegistryError(
+            f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"
+            f" and {origin} ({cls.__qualname__}); rename one"
+        )
+    if cls.ports.__func__ is Component.ports.__func__:  # type: ignore[attr-defined]
+        try:  # static ports: check the type hints now rather than at the first run
+            cls.ports(cls.Params.model_construct())
+        except ComponentError as exc:
+            raise RegistryError(f"{origin}: {exc}") from None
+    found[cls.name] = cls
+    origins[cls.name] = origin

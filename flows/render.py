@@ -1,0 +1,54 @@
+"""`dagwright show`: a plan as text and as a Mermaid flowchart."""
+
+from __future__ import annotations
+
+from flows.plan import Plan
+from flows.refs import ParamRef
+
+
+def _source(ref: object) -> str:
+    return f"${{params.{ref.name}}}" if isinstance(ref, ParamRef) else f"{ref.stage}.{ref.port}"  # type: ignore[attr-defined]
+
+
+def as_text(plan: Plan) -> str:
+    p = plan.pipeline
+    lines = [f"{plan.name}: {p.description}" if p.description else plan.name]
+    if p.params:
+        shown = [f"{k}={'(required)' if v.required else repr(v.default)} ({v.type})" for k, v in p.params.items()]
+        lines.append("  params: " + ", ".join(shown))
+    if p.schedule:
+        s = p.schedule
+        when = f"cron '{s.cron}'" if s.cron else f"every {s.interval:g}s"
+        lines.append(f"  schedule: {when} ({s.timezone}){'' if s.active else ', paused'}")
+    if p.tags:
+        lines.append("  tags: " + ", ".join(p.tags))
+    width = max(len(s.id) for s in plan.stages)
+    uses_width = max(len(s.uses) for s in plan.stages)
+    lines.append("  stages (in run order):")
+    for s in plan.stages:
+        wired = [f"{port} <- {_source(ref)}" for port, ref in s.inputs.items()]
+        wired += [f"after {u}" for u in s.upstream if all(getattr(r, "stage", None) != u for r in s.inputs.values())]
+        lines.append(f"    {s.id:<{width}}  {s.uses:<{uses_width}}  {'; '.join(wired)}".rstrip())
+    return "\n".join(lines)
+
+
+def as_mermaid(plan: Plan) -> str:
+    lines = ["flowchart LR"]
+    for param in {r.name for s in plan.stages for r in s.inputs.values() if isinstance(r, ParamRef)}:
+        lines.append(f'  param_{param}(["params.{param}"])')
+    for s in plan.stages:
+        lines.append(f'  {_node(s.id)}["{s.id}<br/><small>{s.uses}</small>"]')
+    for s in plan.stages:
+        for port, ref in s.inputs.items():
+            if isinstance(ref, ParamRef):
+                lines.append(f"  param_{ref.name} -->|{port}| {_node(s.id)}")
+            else:
+                lines.append(f"  {_node(ref.stage)} -->|{ref.port} to {port}| {_node(s.id)}")
+        for u in s.upstream:
+            if all(getattr(r, "stage", None) != u for r in s.inputs.values()):
+                lines.append(f"  {_node(u)} -.->|after| {_node(s.id)}")
+    return "\n".join(lines)
+
+
+def _node(stage_id: str) -> str:
+    return "s_" + stage_id.replace("-", "_")

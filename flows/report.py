@@ -1,0 +1,109 @@
+"""How runs are shown: console progress for the CLI, Prefect logs for the UI, and the run summary table."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, TextIO
+
+from flows.runtime import Reporter, RunResult, StageResult
+
+_MARKS = {"completed": "ok", "cached": "cached", "failed": "FAILED", "skipped": "skipped"}
+
+
+def _rows(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def describe(result: StageResult) -> str:
+    line = f"{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
+    line += f"   rows {_rows(result.rows_in)} -> {_rows(result.rows_out)}"
+    if result.attempts > 1:
+        line += f"   attempts {result.attempts}"
+    if result.error:
+        line += f"\n{'':<17}{result.error}"
+    return line
+
+
+class ConsoleReporter:
+    """One line per stage as it finishes (threads may finish together, so writes are serialized)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self.lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def stage_started(self, stage: str, attempt: int) -> None:
+        pass
+
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
+        self._write(f"{stage:<16} retry    attempt {attempt} failed ({type(error).__name__}: {error}); "
+                    f"retrying in {delay:g}s")
+
+    def stage_finished(self, result: StageResult) -> None:
+        self._write(describe(result))
+
+
+class LogReporter:
+    """Stage events as Prefect log lines, so they show on the task and flow runs in the UI."""
+
+    def _logger(self) -> Any:
+        from prefect.logging import get_run_logger
+
+        return get_run_logger()
+
+    def stage_started(self, stage: str, attempt: int) -> None:
+        pass
+
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
+        self._logger().warning("attempt %d failed: %s: %s; retrying in %gs", attempt, type(error).__name__, error, delay)
+
+    def stage_finished(self, result: StageResult) -> None:
+        log = self._logger().error if result.status == "failed" else self._logger().info
+        log("%s", describe(result))
+
+
+class TeeReporter:
+    def __init__(self, *reporters: Reporter | None) -> None:
+        self.reporters = [r for r in reporters if r is not None]
+
+    def stage_started(self, stage: str, attempt: int) -> None:
+        for r in self.reporters:
+            r.stage_started(stage, attempt)
+
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
+        for r in self.reporters:
+            r.stage_retrying(stage, attempt, error, delay)
+
+    def stage_finished(self, result: StageResult) -> None:
+        for r in self.reporters:
+            r.stage_finished(result)
+
+
+def summary_rows(result: RunResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "stage": s.stage,
+            "status": s.status,
+            "seconds": round(s.seconds, 4),
+            "attempts": s.attempts,
+            "rows_in": s.rows_in,
+            "rows_out": s.rows_out,
+            "error": s.error or "",
+        }
+        for s in result.stages.values()
+    ]
+
+
+def summary_markdown(result: RunResult) -> str:
+    counts: dict[str, int] = {}
+    for s in result.stages.values():
+        counts[s.status] = counts.get(s.status, 0) + 1
+    status = "failed" if result.error else "completed"
+    parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+    text = f"**{result.pipeline}** {status} in {result.seconds:.2f}s: {parts}."
+    return text + (f"\n\n{result.error}" if result.error else "")

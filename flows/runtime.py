@@ -1,0 +1,191 @@
+"""Running one stage, the same way under both executors: inputs, params, cache, component call, row counts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from components.base import Component, ComponentParams, split_outputs
+from flows.cache import MISS, ResultStore, cache_key, source_hash
+from flows.errors import StageFailed, StageTimeout
+from flows.hashing import content_hash
+from flows.plan import Plan, PlannedStage
+from flows.refs import ParamRef
+from flows.stageparams import resolve_params
+
+Status = Literal["completed", "cached", "failed", "skipped"]
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: Status
+    outputs: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    attempts: int = 0
+    rows_in: int | None = None
+    rows_out: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "cached")
+
+
+class Reporter(Protocol):
+    def stage_started(self, stage: str, attempt: int) -> None: ...
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None: ...
+    def stage_finished(self, result: StageResult) -> None: ...
+
+
+class NullReporter:
+    def stage_started(self, stage: str, attempt: int) -> None:
+        pass
+
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
+        pass
+
+    def stage_finished(self, result: StageResult) -> None:
+        pass
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    params: dict[str, Any]
+    store: ResultStore | None
+    reporter: Reporter
+
+
+def state_dir(project_root: Path) -> Path:
+    """Where dagwright keeps results, reports and its local Prefect home; DAGWRIGHT_HOME overrides."""
+    return Path(os.environ.get("DAGWRIGHT_HOME") or project_root / ".dagwright")
+
+
+def default_store(plan: Plan) -> ResultStore:
+    return ResultStore(state_dir(plan.project_root) / "results")
+
+
+def gather_inputs(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult]) -> dict[str, Any]:
+    values = {}
+    for port, ref in stage.inputs.items():
+        if isinstance(ref, ParamRef):
+            values[port] = ctx.params[ref.name]
+        else:
+            values[port] = upstream[ref.stage].outputs[ref.port]
+    return values
+
+
+_instances: dict[tuple[type, str], Component] = {}
+_instances_lock = threading.Lock()
+
+
+def component_instance(cls: type[Component], params: ComponentParams) -> Component:
+    """One instance per component and params in a process, so lazily loaded state (models, pools) is reused."""
+    key = (cls, content_hash(params))
+    with _instances_lock:
+        if key not in _instances:
+            _instances[key] = cls(params)
+        return _instances[key]
+
+
+def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult], attempt: int = 1):
+    """One attempt at one stage. Raises what the component raised; the executor decides about retries."""
+    started = time.perf_counter()
+    inputs = gather_inputs(stage, ctx, upstream)
+    params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
+    key = _key(stage, params, inputs) if stage.cacheable and ctx.store else None
+    if key is not None:
+        hit = ctx.store.get(key)  # type: ignore[union-attr]
+        if hit is not MISS:
+            return _result(stage, "cached", hit, inputs, started, attempt)
+    component = component_instance(stage.component, params)
+    outputs = split_outputs(stage.ports, component.run(**inputs))
+    if key is not None:
+        ctx.store.put(key, outputs)  # type: ignore[union-attr]
+    return _result(stage, "completed", outputs, inputs, started, attempt)
+
+
+def _key(stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any]) -> str | None:
+    cls = stage.component
+    module = sys.modules.get(cls.__module__)
+    code = source_hash(getattr(module, "__file__", None)) + cls.fingerprint(params)
+    return cache_key(component=cls.name, version=cls.version, code=code, params=params, inputs=inputs)
+
+
+def _result(stage: PlannedStage, status: Status, outputs: dict, inputs: dict, started: float, attempt: int):
+    return StageResult(
+        stage=stage.id,
+        status=status,
+        outputs=outputs,
+        seconds=time.perf_counter() - started,
+        attempts=attempt,
+        rows_in=_rows(inputs.values()),
+        rows_out=_rows(outputs.values()),
+    )
+
+
+def _rows(values: Any) -> int | None:
+    counts = [count_rows(v) for v in values]
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
+
+
+def count_rows(value: Any) -> int | None:
+    """Rows of a list-like or table value; None for scalars, strings and mappings."""
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
+        return None
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def call_with_timeout(fn: Any, timeout: float | None, stage: str) -> Any:
+    """Run ``fn`` and give up after ``timeout`` seconds. Python cannot kill a thread: a timed-out stage is
+    abandoned and its thread finishes in the background (as under Prefect's thread-based timeouts)."""
+    if timeout is None:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"dagwright-stage-{stage}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise StageTimeout(f"stage '{stage}' timed out after {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    params: dict[str, Any]
+    stages: dict[str, StageResult]
+    seconds: float
+    error: StageFailed | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def output(self, stage: str, port: str = "output") -> Any:
+        return self.stages[stage].outputs[port]
+
+    def raise_for_status(self) -> RunResult:
+        if self.error is not None:
+            raise self.error
+        return self

@@ -1,0 +1,47 @@
+"""`dagwright schema`: a JSON Schema of pipelines.yaml for editors (yaml-language-server), with each
+registered component's params under ``with`` so editors complete and check them too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.registry import Registry
+from flows.spec import PipelinesFile
+
+_DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
+_DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}
+
+
+def json_schema(registry: Registry) -> dict[str, Any]:
+    schema = PipelinesFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "dagwright pipelines.yaml"
+    defs = schema["$defs"]
+    _allow_param_shorthand(defs)
+    for model in defs.values():
+        _allow_duration_strings(model)
+    _component_params(defs["Stage"], registry)
+    return schema
+
+
+def _allow_param_shorthand(defs: dict[str, Any]) -> None:
+    # `name: default` is accepted for a param (see Param._shorthand).
+    scalar = {"type": ["string", "number", "integer", "boolean", "array"]}
+    defs["Pipeline"]["properties"]["params"]["additionalProperties"] = {"anyOf": [{"$ref": "#/$defs/Param"}, scalar]}
+
+
+def _allow_duration_strings(model: dict[str, Any]) -> None:
+    for name, prop in model.get("properties", {}).items():
+        if name in _DURATION_FIELDS and "anyOf" in prop:
+            prop["anyOf"].append(_DURATION)
+
+
+def _component_params(stage: dict[str, Any], registry: Registry) -> None:
+    stage["properties"]["uses"]["examples"] = registry.names()
+    conditions = []
+    for name in registry.names():
+        params = registry.components[name].Params.model_json_schema(by_alias=True)
+        conditions.append(
+            {"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}}
+        )
+    stage["allOf"] = conditions

@@ -1,0 +1,214 @@
+"""The typed model of pipelines.yaml. Field descriptions here are the reference users read (README, JSON Schema)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flows.refs import IDENTIFIER
+
+ParamType = Literal["string", "integer", "number", "boolean", "list", "object"]
+PYTHON_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "list": list,
+    "object": dict,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as ``30s``, ``5m``, ``1h``, ``1d``."""
+    if isinstance(value, bool):
+        raise ValueError("expected seconds or a duration such as '30s', '5m', '1h'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    raise ValueError(f"expected seconds or a duration such as '30s', '5m', '1h', got {value!r}")
+
+
+class Policies(Strict):
+    """How a stage is run. Unset fields inherit: stage <- pipeline defaults <- file defaults <- built-in."""
+
+    retries: int | None = Field(None, ge=0, le=20, description="Extra attempts after a failure.")
+    retry_delay: float | None = Field(None, ge=0, description="Seconds (or '30s', '2m') between attempts.")
+    timeout: float | None = Field(None, gt=0, description="Seconds (or '10m') before the stage is failed.")
+    cache: bool | None = Field(
+        None, description="Reuse the result of an earlier run with the same component, params and inputs."
+    )
+
+    @field_validator("retry_delay", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+
+BUILTIN_POLICIES = Policies(retries=0, retry_delay=0.0, timeout=None, cache=True)
+
+
+class Param(Strict):
+    """A run parameter. Shorthand: ``name: default`` infers the type from the default."""
+
+    type: ParamType = Field("string", description="One of string, integer, number, boolean, list, object.")
+    default: Any = Field(None, description="Value when the run gives none; without it the param is required.")
+    description: str = ""
+    enum: list[Any] | None = Field(None, description="The only values allowed.")
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) or value is None:
+            return value if value is not None else {}
+        return {"type": infer_param_type(value), "default": value}
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.model_fields_set
+
+    @property
+    def python_type(self) -> type:
+        return PYTHON_TYPES[self.type]
+
+
+def infer_param_type(value: Any) -> str:
+    for name, py in (("boolean", bool), ("integer", int), ("number", float), ("list", list), ("object", dict)):
+        if isinstance(value, py):
+            return name
+    return "string"
+
+
+class Schedule(Strict):
+    """When a deployed pipeline runs by itself: a cron string or an interval, in a timezone."""
+
+    cron: str | None = Field(None, description="Five-field cron ('0 * * * *') or @hourly/@daily/@weekly/...")
+    interval: float | None = Field(None, gt=0, description="Seconds (or '15m', '1h') between runs.")
+    timezone: str = Field("UTC", description="IANA timezone name, e.g. Europe/Paris.")
+    active: bool = Field(True, description="False keeps the schedule but pauses it.")
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'UTC' or 'Europe/Paris'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give exactly one of 'cron' or 'interval'")
+        return self
+
+
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def validate_cron(expression: str) -> str:
+    """The expression, if it is a valid five-field cron string or alias; otherwise a ValueError saying why."""
+    from datetime import datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(CRON_ALIASES.get(expression.strip(), expression), datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"invalid cron {expression!r}: {exc}; expected 5 fields 'minute hour day month weekday'") from None
+    return expression
+
+
+class Stage(Policies):
+    """One step of a pipeline: a component, its settings, and where its inputs come from."""
+
+    uses: str = Field(description="Registered component name, `family.variant` (see `dagwright components`).")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The component's params.")
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'."
+    )
+    after: list[str] = Field(
+        default_factory=list, description="Stages that must finish first though no data flows from them."
+    )
+    description: str = ""
+
+
+class Pipeline(Strict):
+    """A DAG of stages, run as one Prefect flow whose parameters are ``params``."""
+
+    description: str = ""
+    params: dict[str, Param] = Field(default_factory=dict)
+    schedule: Schedule | None = None
+    tags: list[str] = Field(default_factory=list)
+    defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")
+    stages: dict[str, Stage] = Field(description="Stage id -> stage. Ids are short verbs: read, chunk, embed.")
+
+    @field_validator("params", "stages")
+    @classmethod
+    def _identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not isinstance(k, str) or not re.match(IDENTIFIER, k)]
+        if bad:
+            raise ValueError(f"names must start with a letter and use only letters, digits, '_' or '-': {bad}")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _not_empty(cls, value: dict[str, Stage]) -> dict[str, Stage]:
+        if not value:
+            raise ValueError("a pipeline needs at least one stage")
+        return value
+
+
+class PipelinesFile(Strict):
+    """The root of pipelines.yaml."""
+
+    version: Literal[1] = Field(1, description="Version of this file's format.")
+    defaults: Policies = Field(default_factory=Policies, description="Policies for every stage of every pipeline.")
+    pipelines: dict[str, Pipeline] = Field(description="Pipeline name -> pipeline.")
+
+    @field_validator("pipelines")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return Pipeline._identifiers(value)
+
+
+def effective_policies(*layers: Policies) -> Policies:
+    """Merge policy layers, most specific first; the built-in layer fills what none of them set."""
+    merged: dict[str, Any] = {}
+    for layer in (*layers, BUILTIN_POLICIES):
+        for name in Policies.model_fields:
+            if merged.get(name) is None and name in layer.model_fields_set:
+                merged[name] = getattr(layer, name)
+    for name in Policies.model_fields:
+        merged.setdefault(name, getattr(BUILTIN_POLICIES, name))
+    return Policies(**merged)
