@@ -97,6 +97,11 @@ class Component:
         return ports_of_callable(cls.run, owner=cls.name or cls.__name__, skip_first=True)
 
     @classmethod
+    def has_static_ports(cls) -> bool:
+        """Whether the ports come from run()'s signature alone, so they are known even when params are invalid."""
+        return cls.ports.__func__ is Component.ports.__func__  # type: ignore[attr-defined]
+
+    @classmethod
     def fingerprint(cls, params: ComponentParams) -> str:
         """Extra text folded into the cache key (e.g. the source of user code a component calls)."""
         return ""

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from flows.errors import DagwrightError, Problem, SpecError
-from flows.spec import PipelinesFile
+from flows.spec import Pipeline, PipelinesFile, Policies
 from flows.yamlpos import Loaded, Positions, load_yaml
 
 DEFAULT_FILE = "pipelines.yaml"
@@ -26,8 +26,9 @@ class Project:
 
     file: Path
     display: str  # the file as the user named it, used in messages
-    spec: PipelinesFile
+    spec: PipelinesFile  # only the valid part when ``problems`` is not empty
     positions: Positions
+    problems: tuple[Problem, ...] = ()  # found while loading; planning adds its own and raises them all
 
     @property
     def root(self) -> Path:
@@ -71,27 +72,40 @@ def load(path: str | os.PathLike[str] | None = None) -> Project:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError([Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}")]) from None
-    locator = Locator(display, loaded.positions)
-    spec = validate(loaded, locator)
-    return Project(file.resolve(), display, spec, loaded.positions)
+    spec, problems = validate(loaded, Locator(display, loaded.positions))
+    return Project(file.resolve(), display, spec, loaded.positions, tuple(problems))
 
 
-def validate(loaded: Loaded, locator: Locator) -> PipelinesFile:
+def validate(loaded: Loaded, locator: Locator) -> tuple[PipelinesFile, list[Problem]]:
+    """The file's valid part and the problems of the rest. Pipelines that validate are kept, so the planner can
+    still report their own problems in the same pass."""
     problems = [
-        locator.problem(d.path, f"duplicate key '{d.path[-1]}' (first defined on line {d.first_line})", key=True)
+        Problem(locator.display, d.line, d.col, dotted(d.path), f"duplicate key '{d.path[-1]}' (first defined on line {d.first_line})")
         for d in loaded.duplicates
     ]
     if not isinstance(loaded.data, dict):
         problems.append(locator.problem((), "expected a mapping with a 'pipelines' key"))
         raise SpecError(problems)
     try:
-        spec = PipelinesFile.model_validate(loaded.data)
+        return PipelinesFile.model_validate(loaded.data), problems
     except ValidationError as exc:
         problems += [pydantic_problem(err, locator, PipelinesFile) for err in exc.errors()]
-        raise SpecError(problems) from None
-    if problems:
-        raise SpecError(problems)
-    return spec
+    return _valid_part(loaded.data), problems
+
+
+def _valid_part(data: dict[str, Any]) -> PipelinesFile:
+    try:
+        defaults = Policies.model_validate(data.get("defaults") or {})
+    except ValidationError:
+        defaults = Policies()
+    raw = data.get("pipelines")
+    pipelines = {}
+    for name, body in (raw.items() if isinstance(raw, dict) else []):
+        try:
+            pipelines[name] = Pipeline.model_validate(body)
+        except ValidationError:
+            continue
+    return PipelinesFile.model_construct(version=1, defaults=defaults, pipelines=pipelines)
 
 
 def pydantic_problem(err: Any, locator: Locator, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> Problem:

@@ -71,7 +71,7 @@ def plan_project(project: Project, registry: Registry | None = None) -> dict[str
     """Plan every pipeline of a project; raises SpecError listing every problem in the file."""
     registry = registry or discover(project.root)
     locator = Locator(project.display, project.positions)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(project.problems)
     plans = {}
     for name, pipeline in project.spec.pipelines.items():
         planner = _Planner(name, pipeline, project, registry, locator)
@@ -137,6 +137,8 @@ class _Planner:
     def _resolve_ports(self, sid: str, stage: Stage, cls: type[Component]) -> None:
         params = self._check_with(sid, stage, cls)
         if params is None:
+            if cls.has_static_ports():  # edges can still be checked while the params are wrong
+                self.ports[sid] = cls.ports(cls.Params.model_construct())
             return
         try:
             self.ports[sid] = cls.ports(params)

@@ -132,7 +132,7 @@ def _register(found: dict[str, type[Component]], origins: dict[str, str], origin
             f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"
             f" and {origin} ({cls.__qualname__}); rename one"
         )
-    if cls.ports.__func__ is Component.ports.__func__:  # type: ignore[attr-defined]
+    if cls.has_static_ports():
         try:  # static ports: check the type hints now rather than at the first run
             cls.ports(cls.Params.model_construct())
         except ComponentError as exc:

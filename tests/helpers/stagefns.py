@@ -1,0 +1,91 @@
+"""Small typed functions that test pipelines call through `python.call`.
+
+Side effects (attempt counters, barriers) go through files or module state passed by name, so the same
+function serves the in-process and the Prefect executor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.documents import Document
+
+BARRIERS: dict[str, threading.Barrier] = {}
+
+
+def numbers(n: int = 3) -> list[int]:
+    return list(range(1, n + 1))
+
+
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+def double(values: list[int]) -> list[int]:
+    return [v * 2 for v in values]
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def count_documents(documents: list[Document]) -> int:
+    return len(documents)
+
+
+def noop(x: int = 0) -> int:
+    return x
+
+
+def fail(values: list[int]) -> list[int]:
+    raise ValueError("boom: this stage always fails")
+
+
+@dataclass(frozen=True)
+class Split:
+    evens: list[int]
+    odds: list[int]
+
+
+def split(values: list[int]) -> Split:
+    return Split([v for v in values if v % 2 == 0], [v for v in values if v % 2])
+
+
+def record(values: list[int], log: str, name: str) -> list[int]:
+    """Append ``name`` to a log file: tests read it to see what ran, in which order, how often."""
+    with Path(log).open("a") as f:
+        f.write(name + "\n")
+    return values
+
+
+def flaky(values: list[int], log: str, failures: int) -> list[int]:
+    """Fails the first ``failures`` calls (counted in ``log``), then succeeds."""
+    path = Path(log)
+    calls = len(path.read_text().splitlines()) if path.exists() else 0
+    with path.open("a") as f:
+        f.write("call\n")
+    if calls < failures:
+        raise RuntimeError(f"flaky failure {calls + 1} of {failures}")
+    return values
+
+
+def crash_if_exists(values: list[int], marker: str) -> list[int]:
+    """Fails while ``marker`` exists: a stand-in for a crash that a later run no longer hits."""
+    if Path(marker).exists():
+        raise RuntimeError("simulated crash")
+    return values
+
+
+def meet(values: list[int], barrier: str, parties: int = 2) -> list[int]:
+    """Returns only if ``parties`` stages reach the barrier together: proof that they run concurrently."""
+    b = BARRIERS.setdefault(barrier, threading.Barrier(parties, timeout=20))
+    b.wait()
+    return values
+
+
+def sleep(values: list[int], seconds: float) -> list[int]:
+    time.sleep(seconds)
+    return values
