@@ -86,11 +86,13 @@ def validate(loaded: Loaded, locator: Locator) -> tuple[PipelinesFile, list[Prob
     if not isinstance(loaded.data, dict):
         problems.append(locator.problem((), "expected a mapping with a 'pipelines' key"))
         raise SpecError(problems)
+    # Top-level `x-...` keys hold YAML anchors to share (as in compose files); they are not part of the schema.
+    data = {k: v for k, v in loaded.data.items() if not str(k).startswith("x-")}
     try:
-        return PipelinesFile.model_validate(loaded.data), problems
+        return PipelinesFile.model_validate(data), problems
     except ValidationError as exc:
         problems += [pydantic_problem(err, locator, PipelinesFile) for err in exc.errors()]
-    return _valid_part(loaded.data), problems
+    return _valid_part(data), problems
 
 
 def _valid_part(data: dict[str, Any]) -> PipelinesFile:

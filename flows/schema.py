@@ -16,6 +16,7 @@ def json_schema(registry: Registry) -> dict[str, Any]:
     schema = PipelinesFile.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "dagwright pipelines.yaml"
+    schema["patternProperties"] = {"^x-": {}}  # anchors to share, ignored by dagwright
     defs = schema["$defs"]
     _allow_param_shorthand(defs)
     for model in defs.values():

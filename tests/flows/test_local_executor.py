@@ -1,0 +1,288 @@
+"""The in-process executor's semantics: order, concurrency, failure isolation, retries, timeouts, cache, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.load import load
+from flows.local import run_local
+from flows.plan import plan_pipeline
+from flows.runtime import StageResult
+
+FN = "tests.helpers.stagefns"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int]] = []
+        self.retried: list[tuple[str, int]] = []
+        self.finished: list[StageResult] = []
+
+    def stage_started(self, stage: str, attempt: int) -> None:
+        self.started.append((stage, attempt))
+
+    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
+        self.retried.append((stage, attempt))
+
+    def stage_finished(self, result: StageResult) -> None:
+        self.finished.append(result)
+
+
+@pytest.fixture
+def plan_of(write_pipelines):
+    def make(text: str, name: str = "p"):
+        return plan_pipeline(load(write_pipelines(text)), name)
+
+    return make
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_chain_runs_in_dependency_order_and_passes_values(plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "order.log"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            params: {{n: 4}}
+            stages:
+              total:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: second.output}}
+              second:
+                uses: python.call
+                with: {{function: "{FN}:record", kwargs: {{log: "{log}", name: second}}}}
+                inputs: {{values: first.output}}
+              first:
+                uses: python.call
+                with: {{function: "{FN}:numbers"}}
+                inputs: {{n: "${{params.n}}"}}
+        """)
+    result = run_local(plan, {"n": 5})
+    assert [s.id for s in plan.stages] == ["first", "second", "total"]
+    assert result.ok and result.output("total") == 15
+    assert result.stages["first"].rows_out == 5 and result.stages["total"].rows_in == 5
+    assert lines(log) == ["second"]
+
+
+def test_independent_stages_run_concurrently(plan_of, tmp_path: Path) -> None:
+    # Each branch waits at a two-party barrier: the run can only finish if both run at the same time.
+    barrier = str(tmp_path)
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              left:
+                uses: python.call
+                with: {{function: "{FN}:meet", kwargs: {{barrier: "{barrier}"}}}}
+                inputs: {{values: nums.output}}
+              right:
+                uses: python.call
+                with: {{function: "{FN}:meet", kwargs: {{barrier: "{barrier}"}}}}
+                inputs: {{values: nums.output}}
+        """)
+    result = run_local(plan, use_cache=False)
+    assert result.ok, result.error
+    assert {s.status for s in result.stages.values()} == {"completed"}
+
+
+def test_failure_skips_downstream_but_not_independent_branches(plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              broken:
+                uses: python.call
+                with: {{function: "{FN}:fail"}}
+                inputs: {{values: nums.output}}
+              after_broken:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: broken.output}}
+              later:
+                uses: python.call
+                with: {{function: "{FN}:noop"}}
+                after: [after_broken]
+              healthy:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: nums.output}}
+        """)
+    result = run_local(plan)
+    status = {k: v.status for k, v in result.stages.items()}
+    assert status == {
+        "nums": "completed",
+        "broken": "failed",
+        "after_broken": "skipped",
+        "later": "skipped",
+        "healthy": "completed",
+    }
+    assert not result.ok
+    assert "stage 'broken' failed: ValueError: boom" in str(result.error)
+    assert result.output("healthy") == 6
+
+
+def test_retries_until_success_with_attempts_reported(plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "flaky.log"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              flaky:
+                uses: python.call
+                retries: 2
+                retry_delay: 10ms
+                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 2}}}}
+                inputs: {{values: nums.output}}
+        """)
+    recorder = Recorder()
+    result = run_local(plan, reporter=recorder, use_cache=False)
+    assert result.ok
+    assert result.stages["flaky"].attempts == 3
+    assert recorder.retried == [("flaky", 1), ("flaky", 2)]
+    assert len(lines(log)) == 3
+
+
+def test_retries_exhausted_fails_the_stage(plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "flaky.log"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              flaky:
+                uses: python.call
+                retries: 1
+                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 5}}}}
+                inputs: {{values: nums.output}}
+        """)
+    result = run_local(plan, use_cache=False)
+    assert result.stages["flaky"].status == "failed"
+    assert result.stages["flaky"].attempts == 2
+    assert "flaky failure 2 of 5" in (result.stages["flaky"].error or "")
+
+
+def test_timeout_fails_a_slow_stage(plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              slow:
+                uses: python.call
+                timeout: 0.2
+                with: {{function: "{FN}:sleep", kwargs: {{seconds: 5}}}}
+                inputs: {{values: nums.output}}
+        """)
+    result = run_local(plan, use_cache=False)
+    assert result.stages["slow"].status == "failed"
+    assert "StageTimeout: stage 'slow' timed out after 0.2s" in (result.stages["slow"].error or "")
+
+
+CACHED_CHAIN = """
+    pipelines:
+      p:
+        params: {{n: 3}}
+        stages:
+          nums:
+            uses: python.call
+            with: {{function: "{fn}:numbers"}}
+            inputs: {{n: "${{params.n}}"}}
+          logged:
+            uses: python.call
+            with: {{function: "{fn}:record", kwargs: {{log: "{log}", name: logged}}}}
+            inputs: {{values: nums.output}}
+          guarded:
+            uses: python.call
+            with: {{function: "{fn}:crash_if_exists", kwargs: {{marker: "{marker}"}}}}
+            inputs: {{values: logged.output}}
+          total:
+            uses: python.call
+            with: {{function: "{fn}:total"}}
+            inputs: {{values: guarded.output}}
+"""
+
+
+def test_cache_hits_on_same_inputs_and_misses_on_new_ones(plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    plan = plan_of(CACHED_CHAIN.format(fn=FN, log=log, marker=tmp_path / "absent"))
+    first = run_local(plan)
+    second = run_local(plan)
+    third = run_local(plan, {"n": 4})
+    assert [s.status for s in first.stages.values()] == ["completed"] * 4
+    assert [s.status for s in second.stages.values()] == ["cached"] * 4
+    assert second.output("total") == 6
+    assert third.stages["logged"].status == "completed" and third.output("total") == 10
+    assert lines(log) == ["logged", "logged"]  # the second run did not call it again
+
+
+def test_cache_false_always_recomputes(plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    plan = plan_of(CACHED_CHAIN.format(fn=FN, log=log, marker=tmp_path / "absent").replace(
+        "          logged:\n", "          logged:\n            cache: false\n"))
+    run_local(plan)
+    run_local(plan)
+    assert lines(log) == ["logged", "logged"]
+
+
+def test_crashed_run_resumes_from_finished_stages(plan_of, tmp_path: Path) -> None:
+    log, marker = tmp_path / "calls.log", tmp_path / "crash"
+    marker.touch()
+    plan = plan_of(CACHED_CHAIN.format(fn=FN, log=log, marker=marker))
+    crashed = run_local(plan)
+    assert crashed.stages["guarded"].status == "failed" and crashed.stages["total"].status == "skipped"
+    marker.unlink()
+    resumed = run_local(plan)
+    assert [s.status for s in resumed.stages.values()] == ["cached", "cached", "completed", "completed"]
+    assert lines(log) == ["logged"]  # finished work was not done twice
+    assert resumed.output("total") == 6
+
+
+def test_dataclass_outputs_become_separate_ports(plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums:
+                uses: python.call
+                with: {{function: "{FN}:numbers", kwargs: {{n: 5}}}}
+              split:
+                uses: python.call
+                with: {{function: "{FN}:split"}}
+                inputs: {{values: nums.output}}
+              evens:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: split.evens}}
+        """)
+    assert run_local(plan).output("evens") == 6
+
+
+def test_missing_environment_variable_fails_the_stage_without_printing_values(
+    plan_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "docs").mkdir()
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              read:
+                uses: loader.text
+                with: {{path: "{tmp_path / 'docs'}", max_files: "${{env:DW_TEST_MAX}}"}}
+        """)
+    monkeypatch.delenv("DW_TEST_MAX", raising=False)
+    result = run_local(plan)
+    assert "environment variable DW_TEST_MAX is not set" in (result.stages["read"].error or "")
+    monkeypatch.setenv("DW_TEST_MAX", "s3cret-value")
+    result = run_local(plan)
+    error = result.stages["read"].error or ""
+    assert "max_files" in error and "not shown" in error and "s3cret-value" not in error
+    monkeypatch.setenv("DW_TEST_MAX", "7")
+    assert run_local(plan).ok
