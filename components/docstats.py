@@ -37,9 +37,7 @@ def document_stats(documents: list[Document]) -> list[DocStat]:
 
 def top_terms(documents: list[Document], top: int = 10, min_length: int = 5) -> list[tuple[str, int]]:
     """The most frequent words of at least ``min_length`` letters across all documents."""
-    counts = Counter(
-        w.lower() for d in documents for w in _WORD.findall(d.content) if len(w) >= min_length
-    )
+    counts = Counter(w.lower() for d in documents for w in _WORD.findall(d.content) if len(w) >= min_length)
     return counts.most_common(top)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -55,7 +55,7 @@ class TextLoader(Component):
             text = file.read_text(encoding=self.params.encoding)
         except UnicodeDecodeError as exc:
             raise LoaderError(f"loader.text: {file} is not {self.params.encoding} text: {exc.reason}") from None
-        modified = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc).isoformat()
+        modified = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC).isoformat()
         source = file.relative_to(root).as_posix()
         return Document.from_source(source, text, title=_title(text, file), modified=modified)
 

@@ -166,6 +166,7 @@ def configure_prefect(project_root: Path, *, verbose: bool) -> str:
 
     for key, value in prefect_env(state_dir(project_root)).items():
         os.environ.setdefault(key, value)
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect warns if it is missing
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         # The API handler keeps every log line for the UI; only the terminal is spared Prefect's chatter.
@@ -205,7 +206,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     plans = _plans(args)
     unknown = [n for n in args.pipelines if n not in plans]
     if unknown:
-        raise ParamError(f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}")
+        raise ParamError(
+            f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}"
+        )
     chosen = [plans[n] for n in (args.pipelines or plans)]
     where = configure_prefect(chosen[0].project_root, verbose=True)
     print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)

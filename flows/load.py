@@ -80,7 +80,13 @@ def validate(loaded: Loaded, locator: Locator) -> tuple[PipelinesFile, list[Prob
     """The file's valid part and the problems of the rest. Pipelines that validate are kept, so the planner can
     still report their own problems in the same pass."""
     problems = [
-        Problem(locator.display, d.line, d.col, dotted(d.path), f"duplicate key '{d.path[-1]}' (first defined on line {d.first_line})")
+        Problem(
+            locator.display,
+            d.line,
+            d.col,
+            dotted(d.path),
+            f"duplicate key '{d.path[-1]}' (first defined on line {d.first_line})",
+        )
         for d in loaded.duplicates
     ]
     if not isinstance(loaded.data, dict):
@@ -102,7 +108,7 @@ def _valid_part(data: dict[str, Any]) -> PipelinesFile:
         defaults = Policies()
     raw = data.get("pipelines")
     pipelines = {}
-    for name, body in (raw.items() if isinstance(raw, dict) else []):
+    for name, body in raw.items() if isinstance(raw, dict) else []:
         try:
             pipelines[name] = Pipeline.model_validate(body)
         except ValidationError:

@@ -51,7 +51,8 @@ def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mappi
         ctx.reporter.stage_started(stage.id, attempt)
         started = time.perf_counter()
         try:
-            return call_with_timeout(lambda: execute_stage(stage, ctx, upstream, attempt), policies.timeout, stage.id)
+            run = lambda attempt=attempt: execute_stage(stage, ctx, upstream, attempt)  # noqa: E731
+            return call_with_timeout(run, policies.timeout, stage.id)
         except Exception as exc:
             if attempt == attempts:
                 seconds = time.perf_counter() - started

@@ -210,8 +210,9 @@ class _Planner:
             if param is None:
                 self.report(path, self._unknown_param(ref.name))
             elif expected is not None and not compatible(param.python_type, expected):
-                self.report(path, f"param '{ref.name}' is a {param.type}, but input '{port_name}' expects "
-                                  f"{type_name(expected)}")
+                self.report(
+                    path, f"param '{ref.name}' is a {param.type}, but input '{port_name}' expects {type_name(expected)}"
+                )
             return
         self._check_stage_edge(sid, port_name, ref, path, expected)
 
@@ -234,8 +235,11 @@ class _Planner:
             return
         produced = source_ports.outputs[ref.port].type
         if expected is not None and not compatible(produced, expected):
-            self.report(path, f"type mismatch: {ref.stage}.{ref.port} is {type_name(produced)}, but input "
-                              f"'{port_name}' expects {type_name(expected)}")
+            self.report(
+                path,
+                f"type mismatch: {ref.stage}.{ref.port} is {type_name(produced)}, but input "
+                f"'{port_name}' expects {type_name(expected)}",
+            )
 
     def _check_required(self, sid: str, stage: Stage, ports: Ports, refs: Mapping[str, Any]) -> None:
         for port in ports.inputs.values():
@@ -250,8 +254,10 @@ class _Planner:
         for i, other in enumerate(stage.after):
             if other not in self.pipeline.stages or other == sid:
                 names = [s for s in self.pipeline.stages if s != sid]
-                self.report(self.at("stages", sid, "after", i),
-                            f"unknown stage '{other}'{did_you_mean(other, names)}; stages are {names}")
+                self.report(
+                    self.at("stages", sid, "after", i),
+                    f"unknown stage '{other}'{did_you_mean(other, names)}; stages are {names}",
+                )
 
     def _edges(self) -> dict[str, list[str]]:
         edges: dict[str, list[str]] = {}
@@ -286,7 +292,7 @@ def _visit(sid: str, edges: dict[str, list[str]], state: dict[str, str], order: 
     if state.get(sid) == "done":
         return None
     if state.get(sid) == "active":
-        return [*path[path.index(sid):], sid]
+        return [*path[path.index(sid) :], sid]
     state[sid] = "active"
     for dep in edges[sid]:
         cycle = _visit(dep, edges, state, order, [*path, sid])
@@ -295,4 +301,3 @@ def _visit(sid: str, edges: dict[str, list[str]], state: dict[str, str], order: 
     state[sid] = "done"
     order.append(sid)
     return None
-

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flows.errors import StageFailed
+from flows.errors import ParamError, StageFailed
 from flows.plan import Plan, PlannedStage
 from flows.report import summary_markdown, summary_rows
 from flows.runtime import (
@@ -43,7 +43,12 @@ def build_flow(
     from prefect.task_runners import ThreadPoolTaskRunner
 
     def body(arguments: dict[str, Any]) -> Any:
-        result = run_plan_in_flow(plan, copy.deepcopy(arguments), reporter, use_cache=use_cache)
+        from prefect.states import Failed
+
+        try:
+            result = run_plan_in_flow(plan, copy.deepcopy(arguments), reporter, use_cache=use_cache)
+        except ParamError as exc:  # e.g. a value typed in the UI's run form: a reason, not a traceback
+            return Failed(message=str(exc))
         if results is not None:
             results.append(result)
         return _final_state(result)
@@ -72,7 +77,7 @@ def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callab
             optional.append(f"{name}: _type{i} = _default{i}")
     fn_name = flow_function_name(plan.name)
     source = f"def {fn_name}({', '.join(required + optional)}):\n    return _body(dict(locals()))\n"
-    exec(compile(source, f"<dagwright pipeline {plan.name}>", "exec"), namespace)  # noqa: S102 - names validated
+    exec(compile(source, f"<dagwright pipeline {plan.name}>", "exec"), namespace)
     fn = namespace[fn_name]
     fn.__module__ = ENTRYPOINT_MODULE
     fn.__doc__ = plan.pipeline.description

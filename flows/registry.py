@@ -91,6 +91,8 @@ def _import_folder(folder: Path) -> Iterator[ModuleType]:
     )
     if spec is None or spec.loader is None:  # pragma: no cover - only for unreadable folders
         return
+    for name in [m for m in sys.modules if m == PROJECT_PACKAGE or m.startswith(f"{PROJECT_PACKAGE}.")]:
+        del sys.modules[name]  # another project's components, loaded earlier in this process
     package = importlib.util.module_from_spec(spec)
     sys.modules[PROJECT_PACKAGE] = package
     if (folder / "__init__.py").exists():

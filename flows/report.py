@@ -41,8 +41,9 @@ class ConsoleReporter:
         pass
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._write(f"{stage:<16} retry    attempt {attempt} failed ({type(error).__name__}: {error}); "
-                    f"retrying in {delay:g}s")
+        self._write(
+            f"{stage:<16} retry    attempt {attempt} failed ({type(error).__name__}: {error}); retrying in {delay:g}s"
+        )
 
     def stage_finished(self, result: StageResult) -> None:
         self._write(describe(result))
@@ -60,7 +61,9 @@ class LogReporter:
         pass
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._logger().warning("attempt %d failed: %s: %s; retrying in %gs", attempt, type(error).__name__, error, delay)
+        self._logger().warning(
+            "attempt %d failed: %s: %s; retrying in %gs", attempt, type(error).__name__, error, delay
+        )
 
     def stage_finished(self, result: StageResult) -> None:
         log = self._logger().error if result.status == "failed" else self._logger().info

@@ -42,7 +42,5 @@ def _component_params(stage: dict[str, Any], registry: Registry) -> None:
     conditions = []
     for name in registry.names():
         params = registry.components[name].Params.model_json_schema(by_alias=True)
-        conditions.append(
-            {"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}}
-        )
+        conditions.append({"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}})
     stage["allOf"] = conditions

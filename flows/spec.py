@@ -145,7 +145,9 @@ def validate_cron(expression: str) -> str:
     try:
         CronSim(CRON_ALIASES.get(expression.strip(), expression), datetime(2000, 1, 1))
     except CronSimError as exc:
-        raise ValueError(f"invalid cron {expression!r}: {exc}; expected 5 fields 'minute hour day month weekday'") from None
+        raise ValueError(
+            f"invalid cron {expression!r}: {exc}; expected 5 fields 'minute hour day month weekday'"
+        ) from None
     return expression
 
 
@@ -154,9 +156,7 @@ class Stage(Policies):
 
     uses: str = Field(description="Registered component name, `family.variant` (see `dagwright components`).")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The component's params.")
-    inputs: dict[str, str] = Field(
-        default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'."
-    )
+    inputs: dict[str, str] = Field(default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'.")
     after: list[str] = Field(
         default_factory=list, description="Stages that must finish first though no data flows from them."
     )

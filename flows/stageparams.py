@@ -97,4 +97,3 @@ def _safe(err: Any, secret: set[str]) -> str:
     if err["loc"][:1] and err["loc"][0] in secret:
         return f"with.{loc}: {err['msg']} (value from the environment, not shown)"
     return f"with.{loc}: {reword(err)}"
-

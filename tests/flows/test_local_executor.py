@@ -225,8 +225,11 @@ def test_cache_hits_on_same_inputs_and_misses_on_new_ones(plan_of, tmp_path: Pat
 
 def test_cache_false_always_recomputes(plan_of, tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
-    plan = plan_of(CACHED_CHAIN.format(fn=FN, log=log, marker=tmp_path / "absent").replace(
-        "          logged:\n", "          logged:\n            cache: false\n"))
+    plan = plan_of(
+        CACHED_CHAIN.format(fn=FN, log=log, marker=tmp_path / "absent").replace(
+            "          logged:\n", "          logged:\n            cache: false\n"
+        )
+    )
     run_local(plan)
     run_local(plan)
     assert lines(log) == ["logged", "logged"]
@@ -275,7 +278,7 @@ def test_missing_environment_variable_fails_the_stage_without_printing_values(
             stages:
               read:
                 uses: loader.text
-                with: {{path: "{tmp_path / 'docs'}", max_files: "${{env:DW_TEST_MAX}}"}}
+                with: {{path: "{tmp_path / "docs"}", max_files: "${{env:DW_TEST_MAX}}"}}
         """)
     monkeypatch.delenv("DW_TEST_MAX", raising=False)
     result = run_local(plan)

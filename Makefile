@@ -1,0 +1,45 @@
+# dagwright's commands. `make run` and `make test` each set everything up first, on a fresh machine too.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup run test test-unit lint format bench up clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job on the embedded defaults: the shipped pipeline as a Prefect flow (temporary server if none runs).
+run: setup
+	$(BIN)/dagwright validate
+	$(BIN)/dagwright run docs-report
+
+## Lint, the layer contracts, then every test (unit and integration against a real Prefect server).
+test: setup lint
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python bench/engine.py
+
+up: setup
+	$(BIN)/dagwright up
+
+clean:
+	rm -rf .dagwright .pytest_cache .ruff_cache

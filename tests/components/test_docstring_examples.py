@@ -1,0 +1,36 @@
+"""Every component's docstring carries a YAML example; each must be a valid stage for that component."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import yaml
+
+from flows.refs import ParamRef, placeholders, walk_strings
+from flows.registry import discover
+from flows.spec import Param, Stage
+from flows.stageparams import trial_params
+
+REGISTRY = discover()
+EXAMPLE = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def example_of(name: str) -> dict:
+    doc = inspect.getdoc(REGISTRY.components[name]) or ""
+    found = EXAMPLE.findall(doc)
+    assert found, f"{name} has no ```yaml example in its docstring"
+    return yaml.safe_load(found[0])
+
+
+@pytest.mark.parametrize("name", REGISTRY.names())
+def test_docstring_example_is_a_valid_stage(name: str) -> None:
+    stage = Stage.model_validate(example_of(name))
+    assert stage.uses == name
+    referenced = {
+        ref.name for _, text in walk_strings(stage.with_) for ref in placeholders(text) if isinstance(ref, ParamRef)
+    }
+    declared = {p: Param(type="string") for p in referenced}  # required: their values are checked per run
+    trial = trial_params(REGISTRY.components[name].Params, stage.with_, declared)
+    assert trial.errors == []

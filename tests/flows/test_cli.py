@@ -1,0 +1,128 @@
+"""The CLI without Prefect: validate, list, show, schema, components, run --local, and its error handling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from tests.conftest import REPO
+
+HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"]])
+def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
+    probe = (
+        "import sys\nfrom flows.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(REPO / "pipelines.yaml")]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_validate_reports_every_problem_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    case = REPO / "tests/flows/cases/bad/34-many-problems-at-once.yaml"
+    assert main(["validate", str(case)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 4 problems found\n")
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 1
+    assert "pipelines file" in capsys.readouterr().err
+
+
+def test_unknown_pipeline_suggests_the_near_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-f", str(REPO / "pipelines.yaml"), "show", "docs-reprot"]) == 2
+    assert "no pipeline 'docs-reprot' (did you mean 'docs-report'?)" in capsys.readouterr().err
+
+
+def test_show_prints_text_and_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-f", str(REPO / "pipelines.yaml"), "show", "docs-report"]) == 0
+    out = capsys.readouterr().out
+    assert "stats   python.call  documents <- read.output" in out
+    assert "```mermaid\nflowchart LR" in out
+    assert "s_read -->|output to documents| s_stats" in out
+
+
+def test_list_shows_schedule_and_description(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-f", str(REPO / "pipelines.yaml"), "list"]) == 0
+    assert "docs-report               5 stages  [0 6 * * *]" in capsys.readouterr().out
+
+
+def test_components_lists_params_and_ports(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["components"]) == 0
+    out = capsys.readouterr().out
+    assert "loader.text  (v1, builtin components.loaders)" in out
+    assert "  param  pattern: str = '**/*.md'" in out
+    assert "  out    output: list[Document]" in out
+    assert "  in     data: Any" in out
+
+
+def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    shipped = yaml.safe_load((REPO / "pipelines.yaml").read_text())
+    jsonschema.validate(shipped, schema)
+    shipped["pipelines"]["docs-report"]["stages"]["read"]["with"]["patern"] = "*.md"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(shipped, schema)
+
+
+def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["schema"])
+    assert json.loads(capsys.readouterr().out) == json.loads((REPO / "docs/pipelines.schema.json").read_text())
+
+
+def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    code = main(
+        [
+            "-f",
+            str(REPO / "pipelines.yaml"),
+            "run",
+            "docs-report",
+            "--local",
+            "-p",
+            f"source={REPO / 'docs'}",
+            "-p",
+            "top=3",
+            "--param",
+            f"out={out}",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "docs-report completed" in printed
+    report = json.loads(out.read_text())
+    assert report["documents"] >= 1 and len(report["top_terms"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("top=many", "param 'top': expected an integer, got 'many'"),
+        ("top=0", "param 'top': 0 is below the minimum 1.0"),
+        ("tpo=3", "has no param 'tpo' (did you mean 'top'?)"),
+        ("top", "--param takes NAME=VALUE, got 'top'"),
+    ],
+)
+def test_bad_params_are_rejected_before_running(param: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-f", str(REPO / "pipelines.yaml"), "run", "docs-report", "--local", "-p", param]) == 2
+    assert message in capsys.readouterr().err

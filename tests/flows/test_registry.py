@@ -1,0 +1,141 @@
+"""Component discovery: built-ins, a project's components/ folder, entry points, and the errors on conflicts."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flows.errors import RegistryError
+from flows.load import load
+from flows.local import run_local
+from flows.plan import plan_pipeline
+from flows.registry import discover
+
+COMPONENT = '''
+from dataclasses import dataclass
+from components.base import Component, ComponentParams
+
+
+@dataclass
+class Shout:
+    text: str
+    length: int
+
+
+class ShoutText(Component):
+    """Upper-cases a text."""
+
+    name = "{name}"
+
+    class Params(ComponentParams):
+        suffix: str = "!"
+
+    def run(self, text: str) -> Shout:
+        loud = text.upper() + self.params.suffix
+        return Shout(loud, len(loud))
+'''
+
+
+def make_project(root: Path, files: dict[str, str]) -> Path:
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body))
+    return root
+
+
+def test_builtins_are_registered() -> None:
+    names = discover().names()
+    assert {"loader.text", "python.call", "sink.json"} <= set(names)
+
+
+def test_project_components_folder_is_discovered_and_runs(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {
+            "components/__init__.py": "",
+            "components/shout.py": COMPONENT.format(name="text.shout"),
+            "pipelines.yaml": """
+            pipelines:
+              p:
+                params: {word: hi}
+                stages:
+                  shout:
+                    uses: text.shout
+                    with: {suffix: "?"}
+                    inputs: {text: "${params.word}"}
+        """,
+        },
+    )
+    registry = discover(root)
+    assert registry.origins["text.shout"].startswith("project ")
+    plan = plan_pipeline(load(root / "pipelines.yaml"), "p", registry)
+    result = run_local(plan, {"word": "hey"})
+    assert result.output("shout", "text") == "HEY?" and result.output("shout", "length") == 4
+
+
+def test_duplicate_component_names_are_an_error(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "dup",
+        {
+            "components/one.py": COMPONENT.format(name="text.shout"),
+            "components/two.py": COMPONENT.format(name="text.shout"),
+        },
+    )
+    with pytest.raises(RegistryError, match="component name 'text.shout' is defined twice: project .*one.py"):
+        discover(root)
+
+
+def test_a_project_component_may_not_take_a_builtin_name(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "clash", {"components/mine.py": COMPONENT.format(name="loader.text")})
+    with pytest.raises(RegistryError, match="'loader.text' is defined twice: builtin components.loaders"):
+        discover(root)
+
+
+def test_missing_type_hint_is_an_error(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "hints",
+        {
+            "components/bad.py": """
+        from components.base import Component
+
+        class Untyped(Component):
+            name = "text.untyped"
+
+            def run(self, text) -> str:
+                return text
+    """
+        },
+    )
+    with pytest.raises(RegistryError, match="text.untyped: missing type hint for input 'text'"):
+        discover(root)
+
+
+def test_bad_name_is_an_error(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "name", {"components/bad.py": COMPONENT.format(name="Shout")})
+    with pytest.raises(RegistryError, match="must look like 'family.variant'"):
+        discover(root)
+
+
+def test_broken_module_is_reported_with_its_name(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "broken", {"components/oops.py": "def broken(:\n"})
+    with pytest.raises(RegistryError, match="cannot import component module 'dagwright_project_components.oops'"):
+        discover(root)
+
+
+def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = make_project(
+        tmp_path / "site",
+        {
+            "thirdparty_shout.py": COMPONENT.format(name="text.third"),
+            "thirdparty_shout-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: thirdparty-shout\nVersion: 1.0\n",
+            "thirdparty_shout-1.0.dist-info/entry_points.txt": "[dagwright.components]\nshout = thirdparty_shout\n",
+        },
+    )
+    monkeypatch.syspath_prepend(str(site))
+    registry = discover(tmp_path / "elsewhere")
+    assert registry.origins["text.third"] == "entry point thirdparty_shout"
+    sys.modules.pop("thirdparty_shout", None)

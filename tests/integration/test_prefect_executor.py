@@ -1,0 +1,226 @@
+"""The Prefect executor on a real Prefect server: same semantics as in process, plus what the UI shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.load import load
+from flows.plan import plan_pipeline
+from flows.prefect_executor import build_flow
+from flows.runtime import RunResult
+
+pytestmark = pytest.mark.integration
+FN = "tests.helpers.stagefns"
+
+
+def run_flow(plan, **params):
+    results: list[RunResult] = []
+    state = build_flow(plan, results=results)(**params, return_state=True)
+    return state, results[-1]
+
+
+@pytest.fixture
+def plan_of(write_pipelines):
+    def make(text: str, name: str = "p"):
+        return plan_pipeline(load(write_pipelines(text)), name)
+
+    return make
+
+
+def read_flow_run(state):
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+        return flow_run, tasks
+
+
+def test_flow_params_stages_and_summary_artifact(prefect_api: str, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            description: sums numbers
+            params: {{n: {{type: integer, default: 3, minimum: 1}}}}
+            stages:
+              nums:
+                uses: python.call
+                with: {{function: "{FN}:numbers"}}
+                inputs: {{n: "${{params.n}}"}}
+              doubled:
+                uses: python.call
+                with: {{function: "{FN}:double"}}
+                inputs: {{values: nums.output}}
+              total:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: doubled.output}}
+        """)
+    flow = build_flow(plan)
+    assert flow.name == "p"
+    assert flow.parameters.properties["n"]["type"] == "integer"
+    state, result = run_flow(plan, n=4)
+    assert state.is_completed() and result.output("total") == 20
+    flow_run, tasks = read_flow_run(state)
+    assert flow_run.parameters == {"n": 4}
+    assert sorted(t.name for t in tasks) == ["doubled", "nums", "total"]
+    assert all(t.state.is_completed() for t in tasks)
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+    summary = next(a for a in artifacts if a.key == "p-summary")
+    assert summary.type == "table"
+    rows = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+    assert [row["stage"] for row in rows] == ["nums", "doubled", "total"]
+    assert rows[0]["rows_out"] == 4 and rows[2]["rows_in"] == 4
+    assert "completed" in summary.description
+
+
+def test_independent_stages_run_concurrently(prefect_api: str, plan_of, tmp_path: Path) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}, cache: false}}
+              left:
+                uses: python.call
+                cache: false
+                with: {{function: "{FN}:meet", kwargs: {{barrier: "{tmp_path}/prefect"}}}}
+                inputs: {{values: nums.output}}
+              right:
+                uses: python.call
+                cache: false
+                with: {{function: "{FN}:meet", kwargs: {{barrier: "{tmp_path}/prefect"}}}}
+                inputs: {{values: nums.output}}
+        """)
+    state, result = run_flow(plan)
+    assert state.is_completed(), state.message
+    assert {s.status for s in result.stages.values()} == {"completed"}
+
+
+def test_failure_fails_the_flow_with_a_reason_and_skips_downstream(prefect_api: str, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              broken:
+                uses: python.call
+                with: {{function: "{FN}:fail"}}
+                inputs: {{values: nums.output}}
+              downstream:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: broken.output}}
+              healthy:
+                uses: python.call
+                with: {{function: "{FN}:total"}}
+                inputs: {{values: nums.output}}
+        """)
+    state, result = run_flow(plan)
+    assert state.is_failed()
+    assert state.message == "pipeline 'p': stage 'broken' failed: ValueError: boom: this stage always fails"
+    status = {k: v.status for k, v in result.stages.items()}
+    assert status == {"nums": "completed", "broken": "failed", "downstream": "skipped", "healthy": "completed"}
+    _, tasks = read_flow_run(state)
+    by_name = {t.name: t for t in tasks}
+    assert by_name["broken"].state.is_failed()
+    assert "downstream" not in by_name or not by_name["downstream"].state.is_completed()
+
+
+def test_retries_come_from_the_yaml(prefect_api: str, plan_of, tmp_path: Path) -> None:
+    log = tmp_path / "flaky.log"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              flaky:
+                uses: python.call
+                retries: 2
+                retry_delay: 0
+                cache: false
+                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 2}}}}
+                inputs: {{values: nums.output}}
+        """)
+    state, result = run_flow(plan)
+    assert state.is_completed(), state.message
+    assert result.stages["flaky"].attempts == 3
+    assert len(log.read_text().splitlines()) == 3
+    _, tasks = read_flow_run(state)
+    assert next(t for t in tasks if t.name == "flaky").run_count == 3
+
+
+def test_timeout_comes_from_the_yaml(prefect_api: str, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              slow:
+                uses: python.call
+                timeout: 0.5
+                cache: false
+                with: {{function: "{FN}:sleep", kwargs: {{seconds: 2}}}}
+                inputs: {{values: nums.output}}
+        """)
+    state, result = run_flow(plan)
+    assert state.is_failed()
+    assert result.stages["slow"].status == "failed"
+    assert "Timeout" in (result.stages["slow"].error or "")
+
+
+def test_cache_and_resume_across_flow_runs(prefect_api: str, plan_of, tmp_path: Path) -> None:
+    log, marker = tmp_path / "calls.log", tmp_path / "crash"
+    marker.touch()
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              logged:
+                uses: python.call
+                with: {{function: "{FN}:record", kwargs: {{log: "{log}", name: logged}}}}
+                inputs: {{values: nums.output}}
+              guarded:
+                uses: python.call
+                with: {{function: "{FN}:crash_if_exists", kwargs: {{marker: "{marker}"}}}}
+                inputs: {{values: logged.output}}
+        """)
+    crashed, _ = run_flow(plan)
+    assert crashed.is_failed()
+    marker.unlink()
+    resumed, result = run_flow(plan)
+    assert resumed.is_completed()
+    assert [s.status for s in result.stages.values()] == ["cached", "cached", "completed"]
+    _, result = run_flow(plan)
+    assert [s.status for s in result.stages.values()] == ["cached", "cached", "cached"]
+    assert log.read_text().splitlines() == ["logged"]
+
+
+def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            params: {{n: {{type: integer, default: 3, maximum: 10}}}}
+            stages:
+              nums:
+                uses: python.call
+                with: {{function: "{FN}:numbers"}}
+                inputs: {{n: "${{params.n}}"}}
+        """)
+    results: list[RunResult] = []
+    state = build_flow(plan, results=results)(n=50, return_state=True)
+    assert state.is_failed()
+    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10.0"
+    assert not results
