@@ -94,10 +94,11 @@ def run_plan_in_flow(
     store = default_store(plan) if use_cache else None
     ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter))
     futures: dict[str, Any] = {}
+    attempts: dict[str, int] = {}  # stage -> attempts so far, written by the stage's task run
     for stage in plan.stages:
         upstream = {u: futures[u] for u in stage.upstream}
-        futures[stage.id] = _stage_task(stage, ctx).submit(upstream)
-    stages = {sid: _collect(sid, future, ctx, plan) for sid, future in futures.items()}
+        futures[stage.id] = _stage_task(stage, ctx, attempts).submit(upstream)
+    stages = {sid: _collect(sid, future, ctx, attempts) for sid, future in futures.items()}
     failed = next((r for r in stages.values() if r.status == "failed"), None)
     error = StageFailed(plan.name, failed.stage, failed.error or "") if failed else None
     result = RunResult(plan.name, bound, stages, time.perf_counter() - started, error)
@@ -105,14 +106,14 @@ def run_plan_in_flow(
     return result
 
 
-def _stage_task(stage: PlannedStage, ctx: RunContext) -> Any:
+def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: dict[str, int]) -> Any:
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
     policies = stage.policies
 
     def run_stage(upstream: dict[str, StageResult]) -> StageResult:
-        attempt = _attempt()
+        attempt = attempts[stage.id] = attempts.get(stage.id, 0) + 1
         ctx.reporter.stage_started(stage.id, attempt)
         try:
             result = execute_stage(stage, ctx, upstream, attempt)
@@ -137,34 +138,17 @@ def _stage_task(stage: PlannedStage, ctx: RunContext) -> Any:
     )
 
 
-def _attempt() -> int:
-    from prefect.context import TaskRunContext
-
-    context = TaskRunContext.get()
-    return max(1, context.task_run.run_count) if context and context.task_run else 1
-
-
-def _collect(sid: str, future: Any, ctx: RunContext, plan: Plan) -> StageResult:
+def _collect(sid: str, future: Any, ctx: RunContext, attempts: dict[str, int]) -> StageResult:
     future.wait()
     state = future.state
     if state.is_completed():
         return future.result()
     if state.is_failed() or state.is_crashed():
-        result = StageResult(sid, "failed", attempts=_run_count(future), error=_state_error(state))
+        result = StageResult(sid, "failed", attempts=attempts.get(sid, 0), error=_state_error(state))
     else:  # Prefect never started it: an upstream stage failed
         result = StageResult(sid, "skipped", error="an upstream stage did not complete")
     ctx.reporter.stage_finished(result)
     return result
-
-
-def _run_count(future: Any) -> int:
-    try:
-        from prefect import get_client
-
-        with get_client(sync_client=True) as client:
-            return client.read_task_run(future.task_run_id).run_count
-    except Exception:  # the count is informative only
-        return 0
 
 
 def _state_error(state: Any) -> str:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.integration.conftest import free_port
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
 

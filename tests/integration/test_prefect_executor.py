@@ -1,4 +1,6 @@
-"""The Prefect executor on a real Prefect server: same semantics as in process, plus what the UI shows."""
+"""What only the Prefect executor has: flow parameters, task runs, states, the summary artifact.
+
+The semantics both executors share are tested once for both in tests/flows/test_executors.py."""
 
 from __future__ import annotations
 
@@ -86,28 +88,6 @@ def test_flow_params_stages_and_summary_artifact(prefect_api: str, plan_of) -> N
     assert "completed" in summary.description
 
 
-def test_independent_stages_run_concurrently(prefect_api: str, plan_of, tmp_path: Path) -> None:
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}, cache: false}}
-              left:
-                uses: python.call
-                cache: false
-                with: {{function: "{FN}:meet", kwargs: {{barrier: "{tmp_path}/prefect"}}}}
-                inputs: {{values: nums.output}}
-              right:
-                uses: python.call
-                cache: false
-                with: {{function: "{FN}:meet", kwargs: {{barrier: "{tmp_path}/prefect"}}}}
-                inputs: {{values: nums.output}}
-        """)
-    state, result = run_flow(plan)
-    assert state.is_completed(), state.message
-    assert {s.status for s in result.stages.values()} == {"completed"}
-
-
 def test_failure_fails_the_flow_with_a_reason_and_skips_downstream(prefect_api: str, plan_of) -> None:
     plan = plan_of(f"""
         pipelines:
@@ -159,53 +139,6 @@ def test_retries_come_from_the_yaml(prefect_api: str, plan_of, tmp_path: Path) -
     assert len(log.read_text().splitlines()) == 3
     _, tasks = read_flow_run(state)
     assert next(t for t in tasks if t.name == "flaky").run_count == 3
-
-
-def test_timeout_comes_from_the_yaml(prefect_api: str, plan_of) -> None:
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              slow:
-                uses: python.call
-                timeout: 0.5
-                cache: false
-                with: {{function: "{FN}:sleep", kwargs: {{seconds: 2}}}}
-                inputs: {{values: nums.output}}
-        """)
-    state, result = run_flow(plan)
-    assert state.is_failed()
-    assert result.stages["slow"].status == "failed"
-    assert "Timeout" in (result.stages["slow"].error or "")
-
-
-def test_cache_and_resume_across_flow_runs(prefect_api: str, plan_of, tmp_path: Path) -> None:
-    log, marker = tmp_path / "calls.log", tmp_path / "crash"
-    marker.touch()
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              logged:
-                uses: python.call
-                with: {{function: "{FN}:record", kwargs: {{log: "{log}", name: logged}}}}
-                inputs: {{values: nums.output}}
-              guarded:
-                uses: python.call
-                with: {{function: "{FN}:crash_if_exists", kwargs: {{marker: "{marker}"}}}}
-                inputs: {{values: logged.output}}
-        """)
-    crashed, _ = run_flow(plan)
-    assert crashed.is_failed()
-    marker.unlink()
-    resumed, result = run_flow(plan)
-    assert resumed.is_completed()
-    assert [s.status for s in result.stages.values()] == ["cached", "cached", "completed"]
-    _, result = run_flow(plan)
-    assert [s.status for s in result.stages.values()] == ["cached", "cached", "cached"]
-    assert log.read_text().splitlines() == ["logged"]
 
 
 def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_of) -> None:
