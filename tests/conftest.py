@@ -35,6 +35,18 @@ def write_pipelines(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def plan_of(write_pipelines):
+    """Plan pipeline ``name`` of a pipelines.yaml text written into a fresh project folder."""
+    from flows.load import load
+    from flows.plan import plan_pipeline
+
+    def make(text: str, name: str = "p"):
+        return plan_pipeline(load(write_pipelines(text)), name)
+
+    return make
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

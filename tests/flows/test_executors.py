@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from flows.load import load
 from flows.local import run_local as run_in_process
-from flows.plan import Plan, plan_pipeline
+from flows.plan import Plan
 from flows.runtime import RunResult, StageResult
+from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
 
-FN = "tests.helpers.stagefns"
 Runner = Callable[..., RunResult]
 
 
@@ -52,14 +51,6 @@ class Recorder:
 
     def stage_finished(self, result: StageResult) -> None:
         self.finished.append(result)
-
-
-@pytest.fixture
-def plan_of(write_pipelines):
-    def make(text: str, name: str = "p"):
-        return plan_pipeline(load(write_pipelines(text)), name)
-
-    return make
 
 
 def lines(path: Path) -> list[str]:
@@ -116,28 +107,7 @@ def test_independent_stages_run_concurrently(execute: Runner, plan_of, tmp_path:
 
 
 def test_failure_skips_downstream_but_not_independent_branches(execute: Runner, plan_of) -> None:
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              broken:
-                uses: python.call
-                with: {{function: "{FN}:fail"}}
-                inputs: {{values: nums.output}}
-              after_broken:
-                uses: python.call
-                with: {{function: "{FN}:total"}}
-                inputs: {{values: broken.output}}
-              later:
-                uses: python.call
-                with: {{function: "{FN}:noop"}}
-                after: [after_broken]
-              healthy:
-                uses: python.call
-                with: {{function: "{FN}:total"}}
-                inputs: {{values: nums.output}}
-        """)
+    plan = plan_of(FAILING_BRANCHES)
     result = execute(plan)
     status = {k: v.status for k, v in result.stages.items()}
     assert status == {
@@ -154,18 +124,7 @@ def test_failure_skips_downstream_but_not_independent_branches(execute: Runner, 
 
 def test_retries_until_success_with_attempts_reported(execute: Runner, plan_of, tmp_path: Path) -> None:
     log = tmp_path / "flaky.log"
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              flaky:
-                uses: python.call
-                retries: 2
-                retry_delay: 10ms
-                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 2}}}}
-                inputs: {{values: nums.output}}
-        """)
+    plan = plan_of(flaky(log, retries=2, failures=2))
     recorder = Recorder()
     result = execute(plan, reporter=recorder, use_cache=False)
     assert result.ok
@@ -176,17 +135,7 @@ def test_retries_until_success_with_attempts_reported(execute: Runner, plan_of, 
 
 def test_retries_exhausted_fails_the_stage(execute: Runner, plan_of, tmp_path: Path) -> None:
     log = tmp_path / "flaky.log"
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              flaky:
-                uses: python.call
-                retries: 1
-                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 5}}}}
-                inputs: {{values: nums.output}}
-        """)
+    plan = plan_of(flaky(log, retries=1, failures=5))
     result = execute(plan, use_cache=False)
     assert result.stages["flaky"].status == "failed"
     assert result.stages["flaky"].attempts == 2

@@ -9,27 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from flows.load import load
-from flows.plan import plan_pipeline
 from flows.prefect_executor import build_flow
 from flows.runtime import RunResult
+from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
 
 pytestmark = pytest.mark.integration
-FN = "tests.helpers.stagefns"
 
 
 def run_flow(plan, **params):
     results: list[RunResult] = []
     state = build_flow(plan, results=results)(**params, return_state=True)
     return state, results[-1]
-
-
-@pytest.fixture
-def plan_of(write_pipelines):
-    def make(text: str, name: str = "p"):
-        return plan_pipeline(load(write_pipelines(text)), name)
-
-    return make
 
 
 def read_flow_run(state):
@@ -89,50 +79,19 @@ def test_flow_params_stages_and_summary_artifact(prefect_api: str, plan_of) -> N
 
 
 def test_failure_fails_the_flow_with_a_reason_and_skips_downstream(prefect_api: str, plan_of) -> None:
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              broken:
-                uses: python.call
-                with: {{function: "{FN}:fail"}}
-                inputs: {{values: nums.output}}
-              downstream:
-                uses: python.call
-                with: {{function: "{FN}:total"}}
-                inputs: {{values: broken.output}}
-              healthy:
-                uses: python.call
-                with: {{function: "{FN}:total"}}
-                inputs: {{values: nums.output}}
-        """)
-    state, result = run_flow(plan)
+    plan = plan_of(FAILING_BRANCHES)
+    state, _ = run_flow(plan)
     assert state.is_failed()
     assert state.message == "pipeline 'p': stage 'broken' failed: ValueError: boom: this stage always fails"
-    status = {k: v.status for k, v in result.stages.items()}
-    assert status == {"nums": "completed", "broken": "failed", "downstream": "skipped", "healthy": "completed"}
     _, tasks = read_flow_run(state)
     by_name = {t.name: t for t in tasks}
-    assert by_name["broken"].state.is_failed()
-    assert "downstream" not in by_name or not by_name["downstream"].state.is_completed()
+    assert by_name["broken"].state.is_failed() and by_name["healthy"].state.is_completed()
+    assert "after_broken" not in by_name or not by_name["after_broken"].state.is_completed()
 
 
 def test_retries_come_from_the_yaml(prefect_api: str, plan_of, tmp_path: Path) -> None:
     log = tmp_path / "flaky.log"
-    plan = plan_of(f"""
-        pipelines:
-          p:
-            stages:
-              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-              flaky:
-                uses: python.call
-                retries: 2
-                retry_delay: 0
-                cache: false
-                with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: 2}}}}
-                inputs: {{values: nums.output}}
-        """)
+    plan = plan_of(flaky(log, retries=2, failures=2))
     state, result = run_flow(plan)
     assert state.is_completed(), state.message
     assert result.stages["flaky"].attempts == 3
