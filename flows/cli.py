@@ -210,6 +210,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}"
         )
     chosen = [plans[n] for n in (args.pipelines or plans)]
+    if not chosen:
+        raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
     where = configure_prefect(chosen[0].project_root, verbose=True)
     print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
     from flows.deploy import serve_plans

@@ -72,11 +72,13 @@ def plan_project(project: Project, registry: Registry | None = None) -> dict[str
     registry = registry or discover(project.root)
     locator = Locator(project.display, project.positions)
     problems: list[Problem] = list(project.problems)
-    plans = {}
+    plans: dict[str, Plan] = {}
     for name, pipeline in project.spec.pipelines.items():
         planner = _Planner(name, pipeline, project, registry, locator)
-        plans[name] = planner.plan()
+        plan = planner.plan()
         problems += planner.problems
+        if plan is not None:
+            plans[name] = plan
     if problems:
         raise SpecError(problems)
     return plans
@@ -106,8 +108,9 @@ class _Planner:
         self._check_param_defaults()
         components = {sid: self._component(sid, st) for sid, st in self.pipeline.stages.items()}
         for sid, st in self.pipeline.stages.items():
-            if components[sid] is not None:
-                self._resolve_ports(sid, st, components[sid])
+            cls = components[sid]
+            if cls is not None:
+                self._resolve_ports(sid, st, cls)
         planned = [self._stage(sid, st, components[sid]) for sid, st in self.pipeline.stages.items()]
         order = self._topological_order()
         if self.problems or order is None:

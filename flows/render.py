@@ -17,9 +17,9 @@ def as_text(plan: Plan) -> str:
         shown = [f"{k}={'(required)' if v.required else repr(v.default)} ({v.type})" for k, v in p.params.items()]
         lines.append("  params: " + ", ".join(shown))
     if p.schedule:
-        s = p.schedule
-        when = f"cron '{s.cron}'" if s.cron else f"every {s.interval:g}s"
-        lines.append(f"  schedule: {when} ({s.timezone}){'' if s.active else ', paused'}")
+        sched = p.schedule
+        when = f"cron '{sched.cron}'" if sched.cron else f"every {sched.interval:g}s"
+        lines.append(f"  schedule: {when} ({sched.timezone}){'' if sched.active else ', paused'}")
     if p.tags:
         lines.append("  tags: " + ", ".join(p.tags))
     width = max(len(s.id) for s in plan.stages)
