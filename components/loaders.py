@@ -1,8 +1,11 @@
-"""Loaders: read files into documents."""
+"""Loaders: read a folder of files into documents (markdown, text, reStructuredText, HTML, PDF)."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 from pydantic import Field
@@ -10,58 +13,143 @@ from pydantic import Field
 from components.base import Component, ComponentParams
 from components.documents import Document
 
+FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".rst": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
+
 
 class LoaderError(Exception):
-    """A loader could not read its source."""
+    """A loader could not read its source; the message names the file."""
 
 
-class TextLoader(Component):
-    """Reads the text files under a folder that match a glob, one document per file.
+class FileLoader(Component):
+    """Reads the files under a folder that match a glob, one document per file.
 
-    Each document's meta carries ``source`` (the path relative to the folder), ``title`` (the first heading or
-    the file name) and ``modified`` (ISO time). Files are read in sorted order, so runs are reproducible.
+    Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles) and .pdf
+    (text of every page, with pypdf). Other files that match are skipped. Each document's meta carries `source`
+    (the path relative to the folder), `title` (first heading, HTML title or PDF title, else the file name),
+    `format` and `modified` (ISO time); its id hashes source and content. Files are read in sorted order.
 
     Example:
 
     ```yaml
-    uses: loader.text
+    uses: loader.files
     with:
       path: ${params.source}
-      pattern: "**/*.md"
+      pattern: "**/*"
     ```
     """
 
-    name = "loader.text"
+    name = "loader.files"
     # A loader's job is to notice that files changed, so its output is never served from cache.
     cacheable = False
 
     class Params(ComponentParams):
         path: str = Field(description="Folder to read, relative to the working directory or absolute.")
-        pattern: str = Field("**/*.md", description="Glob of the files to read, relative to `path`.")
+        pattern: str = Field("**/*", description="Glob of the files to read, relative to `path`.")
         encoding: str = "utf-8"
         max_files: int = Field(10_000, ge=1, description="Refuse to read more files than this.")
+
+    params: Params
 
     def run(self) -> list[Document]:
         root = Path(self.params.path)
         if not root.is_dir():
-            raise LoaderError(f"loader.text: folder '{root}' does not exist")
-        files = sorted(p for p in root.glob(self.params.pattern) if p.is_file())
+            raise LoaderError(f"loader.files: folder '{root}' does not exist")
+        pattern = self.params.pattern
+        files = sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in FORMATS)
         if len(files) > self.params.max_files:
-            raise LoaderError(f"loader.text: {len(files)} files match, more than max_files={self.params.max_files}")
+            raise LoaderError(f"loader.files: {len(files)} files match, more than max_files={self.params.max_files}")
         return [self._read(root, f) for f in files]
 
     def _read(self, root: Path, file: Path) -> Document:
-        try:
-            text = file.read_text(encoding=self.params.encoding)
-        except UnicodeDecodeError as exc:
-            raise LoaderError(f"loader.text: {file} is not {self.params.encoding} text: {exc.reason}") from None
+        kind = FORMATS[file.suffix.lower()]
+        text, title = _pdf(file) if kind == "pdf" else self._text(file, kind)
         modified = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC).isoformat()
         source = file.relative_to(root).as_posix()
-        return Document.from_source(source, text, title=_title(text, file), modified=modified)
+        return Document.from_source(source, text, title=title or file.stem, format=kind, modified=modified)
+
+    def _text(self, file: Path, kind: str) -> tuple[str, str | None]:
+        try:
+            raw = file.read_text(encoding=self.params.encoding)
+        except UnicodeDecodeError as exc:
+            raise LoaderError(f"loader.files: {file} is not {self.params.encoding} text: {exc.reason}") from None
+        if kind == "html":
+            return _html(raw)
+        return raw, _title(raw, kind)
 
 
-def _title(text: str, file: Path) -> str:
-    for line in text.splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return file.stem
+def _title(text: str, kind: str) -> str | None:
+    lines = text.splitlines()
+    if kind == "markdown":
+        return next((line.lstrip("#").strip() for line in lines if re.match(r"^#{1,6}\s", line)), None)
+    if kind == "rst":
+        for above, below in itertools.pairwise(lines):
+            if (
+                above.strip()
+                and re.match(r"^([=\-~^\"'`#*+])\1{2,}\s*$", below)
+                and len(below.strip()) >= len(above.strip())
+            ):
+                return above.strip()
+    return None
+
+
+class _HtmlText(HTMLParser):
+    _SKIP = {"script", "style", "noscript", "template"}
+    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: str | None = None
+        self._stack: list[str] = []
+        self._heading: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._stack.append(tag)
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+        if tag in ("title", "h1") and self.title is None:
+            self._heading = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("title", "h1") and self._heading is not None:
+            self.title = " ".join("".join(self._heading).split()) or None
+            self._heading = None
+        while self._stack and self._stack.pop() != tag:
+            continue
+
+    def handle_data(self, data: str) -> None:
+        if any(t in self._SKIP for t in self._stack):
+            return
+        if self._heading is not None:
+            self._heading.append(data)
+        if "title" not in self._stack:
+            self.parts.append(data)
+
+
+def _html(raw: str) -> tuple[str, str | None]:
+    parser = _HtmlText()
+    parser.feed(raw)
+    parser.close()
+    text = re.sub(r"[ \t]+", " ", "".join(parser.parts))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip(), parser.title
+
+
+def _pdf(file: Path) -> tuple[str, str | None]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(file)
+        text = "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+        title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise LoaderError(f"loader.files: cannot read PDF {file}: {exc}") from None
+    return text.strip(), title

@@ -19,6 +19,7 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        enter_project(args)
         return int(args.command(args) or 0)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -29,6 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def enter_project(args: argparse.Namespace) -> None:
+    """Work from the pipelines file's folder, so relative paths in it mean the same from anywhere (like dbt)."""
+    if args.file:
+        from flows.load import find_pipelines_file
+
+        file = find_pipelines_file(args.file).resolve()
+        os.chdir(file.parent)
+        args.file = file.name  # relative to the new working directory, and short in messages
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,8 +98,15 @@ def _plan(args: argparse.Namespace) -> Any:
     return plan_pipeline(load(args.file), args.pipeline)
 
 
+def print_notes(plans: Any) -> None:
+    for plan in plans:
+        for note in plan.notes:
+            print(f"note: {note}")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     plans = _plans(args, args.path)
+    print_notes(plans.values())
     stages = sum(len(p.stages) for p in plans.values())
     print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages")
     return 0
@@ -131,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     params = plan.bind_params(_parse_params(args.param), from_text=True)  # bad params fail before any start-up
+    print_notes([plan])
     if args.local:
         from flows.local import run_local
 
@@ -183,21 +202,28 @@ def _finish(plan: Any, result: Any) -> int:
     for stage in plan.stages:
         if not plan.downstream(stage.id) and result.stages[stage.id].outputs:
             for port, value in result.stages[stage.id].outputs.items():
-                print(f"{stage.id}.{port} = {_short(value)}")
+                print(present(f"{stage.id}.{port}", value))
     return 0 if result.ok else EXIT_FAILED
 
 
-def _short(value: Any, limit: int = 300) -> str:
+def present(label: str, value: Any, limit: int = 300) -> str:
+    """A final output for the terminal: answers with their sources, anything else as a short repr."""
+    if hasattr(value, "text") and hasattr(value, "sources"):
+        lines = [f"{label}:", value.text, ""] + [
+            f"  [{s.n}] {s.source}{' > ' + ' > '.join(s.heading_path) if s.heading_path else ''}"
+            f"  (relevance {s.relevance:.2f}{', cited' if s.cited else ''})"
+            for s in value.sources
+        ]
+        return "\n".join(lines)
     text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+    return f"{label} = {text if len(text) <= limit else text[:limit] + f'... ({len(text)} chars)'}"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from flows.runtime import state_dir
     from flows.server import run_up
 
-    project_root = Path(args.file).resolve().parent if args.file else Path.cwd()
-    return run_up(state_dir(project_root), args.host, args.port, args.timeout)
+    return run_up(state_dir(Path.cwd()), args.host, args.port, args.timeout)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -224,8 +250,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from flows.registry import discover
     from flows.schema import json_schema
 
-    root = Path(args.file).resolve().parent if args.file else Path.cwd()
-    print(json.dumps(json_schema(discover(root)), indent=2))
+    print(json.dumps(json_schema(discover(Path.cwd())), indent=2))
     return 0
 
 
@@ -233,8 +258,7 @@ def cmd_components(args: argparse.Namespace) -> int:
     from flows.catalog import describe_components
     from flows.registry import discover
 
-    root = Path(args.file).resolve().parent if args.file else Path.cwd()
-    print(describe_components(discover(root)))
+    print(describe_components(discover(Path.cwd())))
     return 0
 
 

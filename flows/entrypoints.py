@@ -13,11 +13,15 @@ from typing import Any
 def __getattr__(attribute: str) -> Any:
     if attribute.startswith("__"):
         raise AttributeError(attribute)
-    from flows.load import load
+    import os
+
+    from flows.load import find_pipelines_file, load
     from flows.plan import plan_project
     from flows.prefect_executor import build_flow, flow_function_name
 
-    plans = plan_project(load())
+    file = find_pipelines_file(None).resolve()
+    os.chdir(file.parent)  # relative paths in pipelines.yaml are relative to its folder, as under the CLI
+    plans = plan_project(load(file))
     for name, plan in plans.items():
         if flow_function_name(name) == attribute:
             return build_flow(plan)

@@ -5,6 +5,7 @@ Every check appends to one list of problems, so a user sees everything wrong wit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ class Plan:
     stages: tuple[PlannedStage, ...]  # in a topological order
     project_root: Path
     file: str
+    notes: tuple[Problem, ...] = ()  # adjustments the planner made, shown by validate and run
 
     def stage(self, stage_id: str) -> PlannedStage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -96,7 +98,9 @@ class _Planner:
         self.name, self.pipeline, self.project = name, pipeline, project
         self.registry, self.locator = registry, locator
         self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
         self.ports: dict[str, Ports] = {}
+        self.params_of: dict[str, ComponentParams] = {}
 
     def at(self, *path: Any) -> tuple[Any, ...]:
         return ("pipelines", self.name, *path)
@@ -116,7 +120,33 @@ class _Planner:
         if self.problems or order is None:
             return None
         by_id = {s.id: s for s in planned if s is not None}
-        return Plan(self.name, self.pipeline, tuple(by_id[i] for i in order), self.project.root, self.project.display)
+        stages = self._fit_token_windows(tuple(by_id[i] for i in order))
+        return Plan(self.name, self.pipeline, stages, self.project.root, self.project.display, tuple(self.notes))
+
+    def _fit_token_windows(self, stages: tuple[PlannedStage, ...]) -> tuple[PlannedStage, ...]:
+        """Cap a chunker's chunk size at the token window of the embedders it feeds, and say so."""
+        fitted = []
+        for stage in stages:
+            fit = getattr(stage.component, "fit_to_window", None)
+            limit = self._smallest_window_fed_by(stage.id, stages)
+            change = fit(self.params_of[stage.id], *limit) if fit and limit and stage.id in self.params_of else None
+            if change:
+                updates, note = change
+                self.notes.append(self.locator.problem(self.at("stages", stage.id, "with"), note))
+                stage = dataclasses.replace(stage, with_={**stage.with_, **updates})
+            fitted.append(stage)
+        return tuple(fitted)
+
+    def _smallest_window_fed_by(self, sid: str, stages: tuple[PlannedStage, ...]) -> tuple[int, str] | None:
+        """(tokens, component) of the smallest token window among the stages that take ``sid``'s output."""
+        windows = [
+            (consumer.component.token_window(self.params_of[consumer.id]), consumer.uses)  # type: ignore[attr-defined]
+            for consumer in stages
+            if hasattr(consumer.component, "token_window")
+            and consumer.id in self.params_of
+            and any(isinstance(r, StageRef) and r.stage == sid for r in consumer.inputs.values())
+        ]
+        return min(windows) if windows else None
 
     def _check_param_defaults(self) -> None:
         for pname, param in self.pipeline.params.items():
@@ -132,8 +162,7 @@ class _Planner:
             hint = did_you_mean(stage.uses, self.registry.names())
             self.report(
                 self.at("stages", sid, "uses"),
-                f"unknown component '{stage.uses}'{hint}; `dagwright components` lists the {len(self.registry.names())}"
-                " available",
+                f"unknown component '{stage.uses}'{hint}; `dagwright components` lists those available",
             )
         return cls
 
@@ -143,6 +172,7 @@ class _Planner:
             if cls.has_static_ports():  # edges can still be checked while the params are wrong
                 self.ports[sid] = cls.ports(cls.Params.model_construct())
             return
+        self.params_of[sid] = params
         try:
             self.ports[sid] = cls.ports(params)
         except ComponentError as exc:

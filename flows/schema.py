@@ -21,7 +21,7 @@ def json_schema(registry: Registry) -> dict[str, Any]:
     _allow_param_shorthand(defs)
     for model in defs.values():
         _allow_duration_strings(model)
-    _component_params(defs["Stage"], registry)
+    _component_params(defs["Stage"], registry, defs)
     return schema
 
 
@@ -37,10 +37,12 @@ def _allow_duration_strings(model: dict[str, Any]) -> None:
             prop["anyOf"].append(_DURATION)
 
 
-def _component_params(stage: dict[str, Any], registry: Registry) -> None:
+def _component_params(stage: dict[str, Any], registry: Registry, defs: dict[str, Any]) -> None:
     stage["properties"]["uses"]["examples"] = registry.names()
     conditions = []
     for name in registry.names():
         params = registry.components[name].Params.model_json_schema(by_alias=True)
+        # Nested models (a retriever's store settings) refer to "#/$defs/...": hoist them to the root.
+        defs.update(params.pop("$defs", {}))
         conditions.append({"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}})
     stage["allOf"] = conditions

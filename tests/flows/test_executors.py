@@ -252,7 +252,7 @@ def test_missing_environment_variable_fails_the_stage_without_printing_values(
           p:
             stages:
               read:
-                uses: loader.text
+                uses: loader.files
                 with: {{path: "{tmp_path / "docs"}", max_files: "${{env:DW_TEST_MAX}}"}}
         """)
     monkeypatch.delenv("DW_TEST_MAX", raising=False)

@@ -49,7 +49,7 @@ def make_project(root: Path, files: dict[str, str]) -> Path:
 
 def test_builtins_are_registered() -> None:
     names = discover().names()
-    assert {"loader.text", "python.call", "sink.json"} <= set(names)
+    assert {"loader.files", "python.call", "sink.json"} <= set(names)
 
 
 def test_project_components_folder_is_discovered_and_runs(tmp_path: Path) -> None:
@@ -90,8 +90,8 @@ def test_duplicate_component_names_are_an_error(tmp_path: Path) -> None:
 
 
 def test_a_project_component_may_not_take_a_builtin_name(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "clash", {"components/mine.py": COMPONENT.format(name="loader.text")})
-    with pytest.raises(RegistryError, match="'loader.text' is defined twice: builtin components.loaders"):
+    root = make_project(tmp_path / "clash", {"components/mine.py": COMPONENT.format(name="loader.files")})
+    with pytest.raises(RegistryError, match="'loader.files' is defined twice: builtin components.loaders"):
         discover(root)
 
 

@@ -27,7 +27,7 @@ pipelines:
     tags: [test]
     stages:
       read:
-        uses: loader.text
+        uses: loader.files
         with: {{path: "${{params.source}}", pattern: "*.md"}}
       stats:
         uses: python.call
@@ -40,7 +40,7 @@ pipelines:
   broken:
     stages:
       read:
-        uses: loader.text
+        uses: loader.files
         with: {{path: /nonexistent/folder}}
 """
 
@@ -79,7 +79,7 @@ def test_run_on_a_server_shows_stages_and_the_flow_run_url(prefect_api: str, not
 def test_failed_run_exits_non_zero_with_a_reason_and_no_traceback(prefect_api: str, notes_project: Path) -> None:
     done = dagwright("-f", str(notes_project), "run", "broken", env=cli_env(prefect_api))
     assert done.returncode == 1
-    assert "stage 'read' failed: LoaderError: loader.text: folder '/nonexistent/folder' does not exist" in done.stdout
+    assert "stage 'read' failed: LoaderError: loader.files: folder '/nonexistent/folder' does not exist" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
 
 

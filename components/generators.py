@@ -1,0 +1,162 @@
+"""Generators: answers from an OpenAI-compatible chat model, grounded in retrieved passages, citing them.
+
+The embedded default is a local llama.cpp server with SmolLM2 (components/llmserver.py), started on demand.
+Any other OpenAI-compatible endpoint (OpenAI, Azure OpenAI, vLLM, Ollama) is configuration: `base_url`, `model`
+and `api_key: ${env:...}`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field
+
+from components.base import Component, ComponentParams
+from components.documents import Document
+from components.prompts import load_prompt
+
+NO_CONTEXT_ANSWER = (
+    "I could not find an answer in the indexed documents: no passage was relevant enough to the question."
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage the answer was given, numbered as in the prompt."""
+
+    n: int
+    source: str
+    title: str
+    heading_path: list[str]
+    relevance: float | None
+    cited: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    sources: list[Source]
+    grounded: bool  # False when no passage cleared the threshold and the model was not called
+    prompt: str = ""
+    model: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Generated:
+    answer: Answer
+
+
+class GeneratorParams(ComponentParams):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = the embedded local model.")
+    model: str = Field("smollm2-135m-instruct", description="Model name at the endpoint.")
+    api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
+    prompt: str = Field("rag-answer@1", description="Prompt template NAME@VERSION from `prompts_dir`.")
+    prompts_dir: str = Field("prompts", description="Folder of versioned prompt templates.")
+    temperature: float = Field(0.1, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    stream: bool = Field(False, description="Stream tokens from the endpoint (usage is still counted).")
+    timeout: float = Field(120, gt=0, description="Seconds per model call.")
+    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
+
+
+def format_context(documents: list[Document]) -> str:
+    blocks = []
+    for n, d in enumerate(documents, start=1):
+        where = " > ".join([str(d.meta.get("source", d.id)), *d.meta.get("heading_path", [])])
+        blocks.append(f"[{n}] ({where})\n{d.content.strip()}")
+    return "\n\n".join(blocks)
+
+
+def sources_of(documents: list[Document], answer: str) -> list[Source]:
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
+    return [
+        Source(
+            n=n,
+            source=str(d.meta.get("source", d.id)),
+            title=str(d.meta.get("title", "")),
+            heading_path=list(d.meta.get("heading_path", [])),
+            relevance=d.meta.get("relevance", d.score),
+            cited=n in cited,
+        )
+        for n, d in enumerate(documents, start=1)
+    ]
+
+
+class OpenAIGenerator(Component):
+    """Answers a question from retrieved passages with an OpenAI-compatible chat model, citing them as [n].
+
+    When no passage cleared the retriever's threshold, it answers so explicitly and does not call the model.
+
+    Example:
+
+    ```yaml
+    uses: generator.openai
+    with: {prompt: rag-answer@1, max_tokens: 200}
+    inputs: {question: "${params.question}", documents: retrieve.output}
+    ```
+
+    Its output port is `answer` (text, sources with relevance and whether cited, prompt, model, usage).
+    """
+
+    name = "generator.openai"
+    Params = GeneratorParams
+    params: GeneratorParams
+
+    def run(self, question: str, documents: list[Document]) -> Generated:
+        return Generated(self.answer(question, documents))
+
+    def answer(self, question: str, documents: list[Document]) -> Answer:
+        if not documents:
+            return Answer(question, NO_CONTEXT_ANSWER, [], grounded=False)
+        prompt = load_prompt(self.params.prompt, self.params.prompts_dir)
+        messages = prompt.render(question=question, context=format_context(documents))
+        started = time.perf_counter()
+        text, usage = self._complete(messages)
+        return Answer(
+            question,
+            text.strip(),
+            sources_of(documents, text),
+            True,
+            prompt.ref,
+            self.params.model,
+            usage,
+            round(time.perf_counter() - started, 3),
+        )
+
+    def _client(self) -> Any:
+        if getattr(self, "_openai", None) is None:
+            from openai import OpenAI
+
+            from components.llmserver import LocalServer
+
+            p = self.params
+            base_url = p.base_url or LocalServer.base_url(context=p.local_context)
+            self._openai = OpenAI(base_url=base_url, api_key=p.api_key or "unused", timeout=p.timeout, max_retries=2)
+        return self._openai
+
+    def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
+        p = self.params
+        request = {"model": p.model, "messages": messages, "temperature": p.temperature, "max_tokens": p.max_tokens}
+        if not p.stream:
+            response = self._client().chat.completions.create(**request)
+            return response.choices[0].message.content or "", _usage(response.usage)
+        parts, usage = [], {}
+        stream = self._client().chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                parts.append(chunk.choices[0].delta.content)
+            if chunk.usage:
+                usage = _usage(chunk.usage)
+        return "".join(parts), usage
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}

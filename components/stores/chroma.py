@@ -1,0 +1,181 @@
+"""`store.chroma`: the embedded on-disk default (Chroma's PersistentClient, HNSW with cosine distance).
+
+Chroma's Haystack integration writes one document per call (~100 docs/s); this adapter writes in batches of the
+client's maximum batch size (~1,500 docs/s here). Metadata that Chroma cannot hold as scalars (lists, dicts) is
+kept as JSON in `_meta`. A version file beside the data changes on every write, so readers in other processes
+know when their caches (BM25) are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from components.documents import Document
+from components.stores.base import Backend, IndexStore, StoreError, StoreSettings
+
+_PAGE = 5000
+
+
+def _scalar_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+    return {**flat, "_meta": json.dumps(meta, default=str)}
+
+
+def _where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not where:
+        return None
+    clauses = [{k: {"$in": v} if isinstance(v, list) else {"$eq": v}} for k, v in where.items()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class ChromaBackend:
+    def __init__(self, settings: ChromaSettings) -> None:
+        import chromadb
+
+        self.path = Path(settings.path)
+        self.client = chromadb.PersistentClient(path=str(self.path))
+        hnsw = {
+            "space": "cosine",
+            "ef_search": settings.ef_search,
+            "ef_construction": settings.ef_construction,
+            "max_neighbors": settings.max_neighbors,
+        }
+        self.collection = self.client.get_or_create_collection(
+            settings.collection, configuration={"hnsw": hnsw}, embedding_function=None
+        )
+        self.version_file = self.path / f"{settings.collection}.version"
+
+    def _all(self, include: list[str], where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, where=_where(where), limit=_PAGE, offset=offset)
+            for key in out:
+                out[key] += list(page[key]) if page[key] is not None else []
+            if len(page["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
+
+    def manifest(self) -> dict[str, str]:
+        found: dict[str, set[str]] = {}
+        for meta in self._all(["metadatas"])["metadatas"]:
+            found.setdefault(str(meta.get("source")), set()).add(str(meta.get("doc_id")))
+        return {s: ",".join(sorted(v)) for s, v in found.items()}
+
+    def ids_for_sources(self, sources: list[str]) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(sources), 500):
+            ids += self._all([], {"source": sources[start : start + 500]})["ids"]
+        return ids
+
+    def upsert(self, documents: list[Document]) -> None:
+        if not documents:
+            return
+        self._check_dimension(len(documents[0].embedding))
+        step = self.client.get_max_batch_size()
+        for start in range(0, len(documents), step):
+            part = documents[start : start + step]
+            self.collection.upsert(
+                ids=[d.id for d in part],
+                embeddings=[d.embedding for d in part],
+                documents=[d.content for d in part],
+                metadatas=[_scalar_meta(d.meta) for d in part],
+            )
+        self._bump()
+
+    def _check_dimension(self, dims: int) -> None:
+        sample = self.collection.peek(1)
+        stored = sample["embeddings"]
+        if stored is not None and len(stored) and len(stored[0]) != dims:
+            raise StoreError(f"store.chroma '{self.collection.name}' holds {len(stored[0])}-dim vectors, got {dims}")
+
+    def delete_ids(self, ids: list[str]) -> None:
+        step = self.client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            self.collection.delete(ids=ids[start : start + step])
+        if ids:
+            self._bump()
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        return self.collection.count() if not where else len(self._all([], where)["ids"])
+
+    def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
+        import numpy as np
+
+        if self.collection.count() == 0:
+            return []
+        found = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype="float32")],
+            n_results=top_k,
+            where=_where(where),
+            include=["documents", "metadatas", "distances", "embeddings"],
+        )
+        rows = zip(
+            found["ids"][0],
+            found["documents"][0],
+            found["metadatas"][0],
+            found["distances"][0],
+            found["embeddings"][0],
+            strict=True,
+        )
+        return [
+            Document(i, text, json.loads(meta["_meta"]), np.asarray(emb, dtype="float32"), 1.0 - float(dist))
+            for i, text, meta, dist, emb in rows
+        ]
+
+    def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
+        import numpy as np
+
+        rows = self._all(["documents", "metadatas", "embeddings"], where)
+        return [
+            Document(i, text, json.loads(meta["_meta"]), np.asarray(emb, dtype="float32"))
+            for i, text, meta, emb in zip(
+                rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+            )
+        ]
+
+    def version(self) -> str:
+        try:
+            return self.version_file.read_text()
+        except FileNotFoundError:
+            return "empty"
+
+    def _bump(self) -> None:
+        tmp = self.version_file.with_suffix(".tmp")
+        tmp.write_text(uuid.uuid4().hex)
+        tmp.replace(self.version_file)
+
+
+class ChromaSettings(StoreSettings):
+    type: Literal["chroma"] = "chroma"
+    path: str = Field(".dagwright/chroma", description="Folder of the on-disk store.")
+    ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth: higher = better recall, slower.")
+    ef_construction: int = Field(100, ge=10, le=1000)
+    max_neighbors: int = Field(16, ge=4, le=64)
+    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
+
+    def open(self) -> Backend:
+        return ChromaBackend(self)
+
+
+class ChromaStore(IndexStore):
+    """Syncs embedded chunks into an on-disk Chroma collection (the embedded default): unchanged sources are
+    skipped, changed ones replaced, missing ones removed (`prune`). Another process may query while it writes.
+
+    Example:
+
+    ```yaml
+    uses: store.chroma
+    with: {path: .dagwright/chroma, collection: docs}
+    inputs: {documents: embed.output}
+    ```
+    """
+
+    name = "store.chroma"
+    Params: ClassVar[type[StoreSettings]] = ChromaSettings

@@ -1,0 +1,191 @@
+"""`store.pgvector`: chunks in PostgreSQL with the pgvector extension and an HNSW index (cosine).
+
+Written with psycopg and pgvector directly rather than pgvector-haystack, to avoid its sharp edges: its index
+names are schema-global (a second table fails with DuplicateTable), so ours derive from the table name; and the
+HNSW build is slow under the default 64 MB `maintenance_work_mem`, so we raise it for the session. A sync runs in
+one transaction: a failure leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from components.documents import Document
+from components.stores.base import Backend, IndexStore, StoreError, StoreSettings
+
+
+class PgvectorBackend:
+    def __init__(self, settings: PgvectorSettings) -> None:
+        import psycopg
+        from pgvector.psycopg import register_vector
+
+        self.settings = settings
+        self.table = f"dagwright_{settings.collection.replace('-', '_').lower()}"
+        try:
+            self.conn = psycopg.connect(settings.dsn, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"store.pgvector: cannot connect: {str(exc).splitlines()[0]}") from None
+        self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(self.conn)
+        self.conn.execute(f"SET maintenance_work_mem = '{settings.maintenance_work_mem}'")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS dagwright_versions (collection text PRIMARY KEY, version text NOT NULL)"
+        )
+        self.lock = threading.RLock()
+        self._in_transaction = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock, self.conn.transaction():
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
+
+    def _exists(self) -> bool:
+        row = self.conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()
+        return bool(row and row[0])
+
+    def _create(self, dims: int) -> None:
+        t = self.table
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {t} (id text PRIMARY KEY, source text NOT NULL, doc_id text NOT NULL, "
+            f"content text NOT NULL, meta jsonb NOT NULL, embedding vector({dims}) NOT NULL)"
+        )
+        self.conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_source_idx ON {t} (source)")
+        self.conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {t}_hnsw_idx ON {t} USING hnsw (embedding vector_cosine_ops) "
+            f"WITH (m = {self.settings.hnsw_m}, ef_construction = {self.settings.hnsw_ef_construction})"
+        )
+
+    def manifest(self) -> dict[str, str]:
+        if not self._exists():
+            return {}
+        rows = self.conn.execute(
+            f"SELECT source, string_agg(DISTINCT doc_id, ',' ORDER BY doc_id) FROM {self.table} GROUP BY source"
+        )
+        return dict(rows.fetchall())
+
+    def ids_for_sources(self, sources: list[str]) -> list[str]:
+        if not sources or not self._exists():
+            return []
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM {self.table} WHERE source = ANY(%s)", (sources,))]
+
+    def upsert(self, documents: list[Document]) -> None:
+        if not documents:
+            return
+        with self.lock:
+            self._create(len(documents[0].embedding))
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self.table} (id, source, doc_id, content, meta, embedding) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, "
+                    "doc_id = EXCLUDED.doc_id, content = EXCLUDED.content, meta = EXCLUDED.meta, "
+                    "embedding = EXCLUDED.embedding",
+                    [self._row(d) for d in documents],
+                )
+            self._bump()
+
+    def _row(self, d: Document) -> tuple[Any, ...]:
+        source, doc_id = str(d.meta.get("source", d.id)), str(d.meta.get("doc_id", d.id))
+        return (d.id, source, doc_id, d.content, json.dumps(d.meta, default=str), d.embedding)
+
+    def delete_ids(self, ids: list[str]) -> None:
+        if ids and self._exists():
+            with self.lock:
+                self.conn.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", (ids,))
+                self._bump()
+
+    def _bump(self) -> None:
+        self.conn.execute(
+            "INSERT INTO dagwright_versions VALUES (%s, %s) ON CONFLICT (collection) DO UPDATE SET version = "
+            "EXCLUDED.version",
+            (self.table, uuid.uuid4().hex),
+        )
+
+    def version(self) -> str:
+        row = self.conn.execute(
+            "SELECT version FROM dagwright_versions WHERE collection = %s", (self.table,)
+        ).fetchone()
+        return row[0] if row else "empty"
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        if not self._exists():
+            return 0
+        clause, args = _where(where)
+        row = self.conn.execute(f"SELECT count(*) FROM {self.table} {clause}", args).fetchone()
+        return int(row[0]) if row else 0
+
+    def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
+        import numpy as np
+
+        if not self._exists():
+            return []
+        clause, args = _where(where)
+        query = np.asarray(vector, dtype="float32")
+        with self.lock, self.conn.transaction():
+            self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.settings.ef_search)}")
+            rows = self.conn.execute(
+                f"SELECT id, content, meta, embedding, 1 - (embedding <=> %s) FROM {self.table} {clause} "
+                "ORDER BY embedding <=> %s LIMIT %s",
+                (query, *args, query, top_k),
+            ).fetchall()
+        return [Document(i, c, m, np.asarray(e, dtype="float32"), float(s)) for i, c, m, e, s in rows]
+
+    def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
+        import numpy as np
+
+        if not self._exists():
+            return []
+        clause, args = _where(where)
+        rows = self.conn.execute(f"SELECT id, content, meta, embedding FROM {self.table} {clause}", args)
+        return [Document(i, c, m, np.asarray(e, dtype="float32")) for i, c, m, e in rows.fetchall()]
+
+
+def _where(where: Mapping[str, Any] | None) -> tuple[str, tuple[Any, ...]]:
+    """Equality filters as SQL on the jsonb meta column (a list means any of its values)."""
+    if not where:
+        return "", ()
+    parts, args = [], []
+    for key, value in where.items():
+        values = value if isinstance(value, list) else [value]
+        parts.append("(" + " OR ".join(["meta @> %s::jsonb"] * len(values)) + ")")
+        args += [json.dumps({key: v}) for v in values]
+    return "WHERE " + " AND ".join(parts), tuple(args)
+
+
+class PgvectorSettings(StoreSettings):
+    type: Literal["pgvector"] = "pgvector"
+    dsn: str = Field(description="PostgreSQL connection string; use ${env:NAME} when it holds a password.")
+    ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (hnsw.ef_search).")
+    hnsw_m: int = Field(16, ge=4, le=64)
+    hnsw_ef_construction: int = Field(64, ge=10, le=1000)
+    maintenance_work_mem: str = Field("1GB", pattern=r"^\d+(kB|MB|GB)$", description="For HNSW builds.")
+    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
+
+    def open(self) -> Backend:
+        return PgvectorBackend(self)
+
+
+class PgvectorStore(IndexStore):
+    """Syncs embedded chunks into a PostgreSQL table with pgvector and an HNSW index, in one transaction.
+
+    Example:
+
+    ```yaml
+    uses: store.pgvector
+    with: {dsn: "${env:DAGWRIGHT_PG_DSN}", collection: docs}
+    inputs: {documents: embed.output}
+    ```
+    """
+
+    name = "store.pgvector"
+    Params: ClassVar[type[StoreSettings]] = PgvectorSettings
