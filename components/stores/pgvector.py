@@ -138,16 +138,21 @@ class PgvectorBackend:
                 "ORDER BY embedding <=> %s LIMIT %s",
                 (query, *args, query, top_k),
             ).fetchall()
-        return [Document(i, c, m, np.asarray(e, dtype="float32"), float(s)) for i, c, m, e, s in rows]
+        return [Document(i, c, m, _array(e), float(s)) for i, c, m, e, s in rows]
 
     def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
-        import numpy as np
 
         if not self._exists():
             return []
         clause, args = _where(where)
         rows = self.conn.execute(f"SELECT id, content, meta, embedding FROM {self.table} {clause}", args)
-        return [Document(i, c, m, np.asarray(e, dtype="float32")) for i, c, m, e in rows.fetchall()]
+        return [Document(i, c, m, _array(e)) for i, c, m, e in rows.fetchall()]
+
+
+def _array(value: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype="float32")
 
 
 def _where(where: Mapping[str, Any] | None) -> tuple[str, tuple[Any, ...]]:

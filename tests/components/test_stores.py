@@ -1,0 +1,167 @@
+"""Every store for real (memory, Chroma on disk, pgvector on a real PostgreSQL): incremental sync, search,
+filters, counts, and what a failure leaves behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.chunkers import SectionChunker
+from components.documents import Document
+from components.embedders import OnnxEmbedder
+from components.loaders import FileLoader
+from components.stores.base import StoreError, open_backend, sync
+from components.stores.chroma import ChromaSettings
+from components.stores.memory import MemorySettings
+from components.stores.pgvector import PgvectorSettings
+from tests.conftest import REPO
+
+
+@pytest.fixture(params=["memory", "chroma", pytest.param("pgvector", marks=pytest.mark.integration)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path):
+    name = f"t{abs(hash(request.node.name)) % 10**8}"
+    if request.param == "memory":
+        return MemorySettings(collection=name)
+    if request.param == "chroma":
+        return ChromaSettings(path=str(tmp_path / "chroma"), collection=name)
+    return PgvectorSettings(dsn=request.getfixturevalue("pg_dsn"), collection=name)
+
+
+def chunks_of(folder: Path) -> list[Document]:
+    docs = FileLoader(FileLoader.Params(path=str(folder))).run()
+    chunks = SectionChunker(SectionChunker.Params(chunk_size=64, overlap=8)).run(docs)
+    return OnnxEmbedder().run(chunks)
+
+
+def stored(settings) -> set[tuple[str, str]]:
+    return {(d.meta["source"], d.id) for d in open_backend(settings).documents()}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "cats.md").write_text("# Cats\n\nCats purr and sleep most of the day.\n\n## Food\n\nThey eat fish.\n")
+    (root / "dogs.md").write_text("# Dogs\n\nDogs bark at the mail carrier.\n")
+    (root / "birds.txt").write_text("Birds migrate south in winter.\n")
+    return root
+
+
+def test_ingesting_twice_writes_nothing_the_second_time(settings, folder: Path) -> None:
+    chunks = chunks_of(folder)
+    first = sync(open_backend(settings), chunks, prune=True)
+    second = sync(open_backend(settings), chunks_of(folder), prune=True)
+    assert (first.sources_new, first.chunks_written, first.chunks_total) == (3, len(chunks), len(chunks))
+    assert (second.sources_unchanged, second.chunks_written, second.chunks_deleted) == (3, 0, 0)
+    assert second.chunks_total == len(chunks)
+    assert stored(settings) == {(c.meta["source"], c.id) for c in chunks}
+
+
+def test_changed_deleted_and_new_files_leave_the_store_matching_the_folder(settings, folder: Path) -> None:
+    sync(open_backend(settings), chunks_of(folder), prune=True)
+    (folder / "cats.md").write_text("# Cats\n\nCats now hunt mice at night.\n")
+    (folder / "dogs.md").unlink()
+    (folder / "fish.md").write_text("# Fish\n\nFish swim in schools.\n")
+    current = chunks_of(folder)
+    report = sync(open_backend(settings), current, prune=True)
+    assert (report.sources_new, report.sources_changed, report.sources_unchanged, report.sources_removed) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert stored(settings) == {(c.meta["source"], c.id) for c in current}
+    assert report.chunks_total == len(current)
+
+
+def test_search_scores_filters_and_counts(settings, folder: Path) -> None:
+    backend = open_backend(settings)
+    sync(backend, chunks_of(folder), prune=True)
+    query = OnnxEmbedder().vectors(["Which animal barks?"])[0]
+    hits = backend.search(query, 2)
+    assert hits[0].meta["source"] == "dogs.md"
+    assert hits[0].score is not None and 0.3 < hits[0].score <= 1.0 and hits[0].score >= hits[1].score
+    assert np.isclose(hits[0].score, float(hits[0].embedding @ query), atol=1e-3)
+    only_cats = backend.search(query, 5, {"source": "cats.md"})
+    assert only_cats and {h.meta["source"] for h in only_cats} == {"cats.md"}
+    assert backend.count({"source": ["cats.md", "birds.txt"]}) == backend.count() - backend.count({"source": "dogs.md"})
+    assert backend.search(query, 3, {"source": "nothing.md"}) == []
+
+
+def test_a_different_embedding_dimension_is_refused(settings, folder: Path) -> None:
+    backend = open_backend(settings)
+    sync(backend, chunks_of(folder), prune=True)
+    odd = Document("x", "text", {"source": "odd.md", "doc_id": "x"}, np.ones(8, dtype="float32") / np.sqrt(8))
+    with pytest.raises((StoreError, Exception), match="(dim|dimension|expected 384)"):
+        sync(backend, [*chunks_of(folder), odd], prune=True)
+
+
+@pytest.mark.integration
+def test_pgvector_failed_sync_leaves_the_table_as_it_was(pg_dsn: str, folder: Path) -> None:
+    settings = PgvectorSettings(dsn=pg_dsn, collection="rollback")
+    backend = open_backend(settings)
+    sync(backend, chunks_of(folder), prune=True)
+    before = stored(settings)
+    (folder / "dogs.md").unlink()
+    broken = [*chunks_of(folder), Document("y", "t", {"source": "new.md", "doc_id": "y"}, np.ones(3, dtype="float32"))]
+    with pytest.raises(Exception, match="expected 384 dimensions"):
+        sync(backend, broken, prune=True)
+    assert stored(settings) == before  # nothing deleted, nothing half-written
+
+
+@pytest.mark.integration
+def test_pgvector_uses_its_hnsw_index(pg_dsn: str, folder: Path) -> None:
+    backend = open_backend(PgvectorSettings(dsn=pg_dsn, collection="indexed"))
+    sync(backend, chunks_of(folder), prune=True)
+    names = {
+        r[0] for r in backend.conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (backend.table,))
+    }
+    assert {"dagwright_indexed_hnsw_idx", "dagwright_indexed_source_idx"} <= names
+
+
+READER = """
+import sys, time
+from components.stores.base import open_backend
+from components.stores.chroma import ChromaSettings
+backend = open_backend(ChromaSettings(path=sys.argv[1], collection="shared"))
+print("ready", flush=True)
+seen = []
+deadline = time.time() + 60
+while time.time() < deadline:
+    seen.append(backend.count())
+    if seen[-1] >= int(sys.argv[2]):
+        break
+    time.sleep(0.05)
+print(min(seen), max(seen), len(set(seen)))
+"""
+
+
+def test_chroma_store_is_readable_by_a_second_process_while_another_writes(tmp_path: Path) -> None:
+    path, total, batch = str(tmp_path / "chroma"), 600, 50
+    reader = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(READER), path, str(total)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    backend = open_backend(ChromaSettings(path=path, collection="shared"))
+    assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+    rng = np.random.default_rng(0)
+    for start in range(0, total, batch):
+        time.sleep(0.1)  # give the reader time to look between writes
+        vectors = rng.normal(size=(batch, 384)).astype("float32")
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        backend.upsert(
+            [
+                Document(f"id{start + i}", f"text {start + i}", {"source": f"s{start + i}", "doc_id": "d"}, v)
+                for i, v in enumerate(vectors)
+            ]
+        )
+    out = reader.stdout.read()
+    reader.wait(90)
+    low, high, distinct = map(int, out.split())
+    assert high == total  # the reader saw every write
+    assert distinct >= 2  # and saw them arrive, not only the end state
