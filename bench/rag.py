@@ -58,7 +58,8 @@ def bench_ingest() -> None:
     (folder / "pipelines.yaml").write_text(
         "pipelines:\n  ingest:\n    stages:\n"
         f"      load: {{uses: loader.files, with: {{path: '{corpus}'}}}}\n"
-        "      chunk: {uses: chunker.sections, with: {chunk_size: 254, overlap: 32}, inputs: {documents: load.output}}\n"
+        "      chunk: {uses: chunker.sections, with: {chunk_size: 254, overlap: 32},\n"
+        "              inputs: {documents: load.output}}\n"
         "      embed: {uses: embedder.onnx, with: {cache: false}, inputs: {documents: chunk.output}}\n"
         f"      index: {{uses: store.chroma, with: {{path: '{folder / 'chroma'}', collection: ingest}}, "
         "inputs: {documents: embed.output}}\n"

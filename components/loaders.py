@@ -32,9 +32,10 @@ class FileLoader(Component):
     """Reads the files under a folder that match a glob, one document per file.
 
     Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles; h1-h6 become
-    markdown headings) and .pdf (text of every page, with pypdf). Other files that match are skipped. Each document's meta carries `source`
-    (the path relative to the folder), `title` (first heading, HTML title or PDF title, else the file name),
-    `format` and `modified` (ISO time); its id hashes source and content. Files are read in sorted order.
+    markdown headings) and .pdf (text of every page, with pypdf). Other files that match are skipped. Each
+    document's meta carries `source` (the path relative to the folder), `title` (first heading, HTML title or PDF
+    title, else the file name), `format` and `modified` (ISO time); its id hashes source and content. Files are
+    read in sorted order.
 
     Example:
 

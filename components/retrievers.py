@@ -2,8 +2,10 @@
 
 The default `score_threshold` of 0.3 cosine is calibrated for all-MiniLM-L6-v2 (`bench/rag.py threshold`): on
 the shipped docs, questions score 0.43-0.79 (median 0.60) against the passage that answers them, and off-topic
-questions at most 0.12 against any passage. The seed's 0.75 would have rejected 7 of those 8 answers. Every retrieved document carries ``meta["relevance"]`` (cosine
-similarity to the question for dense and hybrid, the BM25 score for BM25), which answers cite.
+questions at most 0.12 against any passage. The seed's 0.75 would have rejected 7 of those 8 answers.
+
+Every retrieved document carries ``meta["relevance"]`` (cosine similarity to the question for dense and hybrid,
+the BM25 score for BM25), which answers cite.
 """
 
 from __future__ import annotations
