@@ -74,3 +74,26 @@ def test_rag_pipelines_run_as_prefect_flows(prefect_api: str, project: Path) -> 
     )
     assert query.returncode == 0, query.stdout + query.stderr
     assert "generate.answer:" in query.stdout and "  [2] " in query.stdout
+
+
+def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: str, project: Path) -> None:
+    import signal
+
+    from prefect.deployments import run_deployment
+
+    from tests.integration.test_cli_prefect import wait_for_deployment
+
+    command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "deploy", "rag-ingest",
+               "rag-query"]
+    served = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_deployment("rag-query/rag-query")
+        ingest = run_deployment("rag-ingest/rag-ingest", timeout=240)
+        assert ingest.state.is_completed(), ingest.state
+        query = run_deployment("rag-query/rag-query", parameters={"question": "Where do secrets go?"}, timeout=240)
+        assert query.state.is_completed(), query.state
+        assert query.parameters == {"question": "Where do secrets go?", "top_k": 4}
+    finally:
+        os.killpg(served.pid, signal.SIGINT)
+        served.wait(60)
