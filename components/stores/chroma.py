@@ -37,9 +37,11 @@ def _where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
 class ChromaBackend:
     def __init__(self, settings: ChromaSettings) -> None:
         import chromadb
+        from chromadb.config import Settings
 
         self.path = Path(settings.path)
-        self.client = chromadb.PersistentClient(path=str(self.path))
+        # No telemetry: this may run offline, and a store should not phone home anyway.
+        self.client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
         hnsw = {
             "space": "cosine",
             "ef_search": settings.ef_search,
