@@ -83,6 +83,10 @@ class Component:
     Params: ClassVar[type[ComponentParams]] = ComponentParams
     # False for components with side effects (sinks) or non-deterministic outputs: never served from cache.
     cacheable: ClassVar[bool] = True
+    # True for components that write to the outside world (stores, sinks): `dagwright check` does not run them.
+    writes: ClassVar[bool] = False
+    # Data-quality checks on ports unless a stage overrides them: {"outputs": {"output": ["unique_ids", ...]}}.
+    default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {}
 
     def __init__(self, params: ComponentParams | None = None) -> None:
         # Cheap on purpose: heavy state (model sessions, pools) is built on first use and kept on the instance.

@@ -59,6 +59,11 @@ def windows(text: str, params: ChunkerParams) -> list[str]:
 
 class _Chunker(Component):
     Params = ChunkerParams
+    default_checks = {
+        "outputs": {
+            "output": [{"text_length": {"min": 1}}, "unique_ids", {"required_meta": {"keys": ["source", "doc_id"]}}]
+        }
+    }
 
     @classmethod
     def fit_to_window(cls, params: ComponentParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:

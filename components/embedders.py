@@ -141,6 +141,15 @@ class OnnxEmbedder(_Embedder):
 
     name = "embedder.onnx"
     Params = OnnxParams
+    default_checks = {
+        "outputs": {
+            "output": [
+                "finite_embeddings",
+                {"embedding_dim": {"dim": 384}},
+                {"embedding_norm": {"min": 0.99, "max": 1.01}},
+            ]
+        }
+    }
 
     @classmethod
     def token_window(cls, params: ComponentParams) -> int:
@@ -168,6 +177,7 @@ class OnnxTextEmbedder(OnnxEmbedder):
     """
 
     name = "embedder.onnx_text"
+    default_checks = {}  # its output is a plain vector, which no check reads
 
     def run(self, text: str) -> list[float]:  # type: ignore[override]
         return [float(x) for x in self.vectors([text])[0]]
@@ -196,6 +206,7 @@ class OpenAIEmbedder(_Embedder):
 
     name = "embedder.openai"
     Params = OpenAIParams
+    default_checks = {"outputs": {"output": ["finite_embeddings", {"embedding_norm": {"min": 0.99, "max": 1.01}}]}}
 
     def model_id(self) -> str:
         return f"openai:{self.params.base_url or 'api.openai.com'}:{self.params.model}"
@@ -233,6 +244,7 @@ class OpenAITextEmbedder(OpenAIEmbedder):
     """
 
     name = "embedder.openai_text"
+    default_checks = {}
 
     def run(self, text: str) -> list[float]:  # type: ignore[override]
         return [float(x) for x in self.vectors([text])[0]]

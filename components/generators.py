@@ -106,6 +106,7 @@ class OpenAIGenerator(Component):
 
     name = "generator.openai"
     Params = GeneratorParams
+    default_checks = {"outputs": {"answer": [{"text_length": {"min": 1}}]}}
     params: GeneratorParams
 
     def run(self, question: str, documents: list[Document]) -> Generated:

@@ -50,6 +50,7 @@ class FileLoader(Component):
     name = "loader.files"
     # A loader's job is to notice that files changed, so its output is never served from cache.
     cacheable = False
+    default_checks = {"outputs": {"output": [{"count": {"min": 1}}, {"text_length": {"min": 1}}, "unique_ids"]}}
 
     class Params(ComponentParams):
         path: str = Field(description="Folder to read, relative to the working directory or absolute.")

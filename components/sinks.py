@@ -30,6 +30,7 @@ class JsonSink(Component):
 
     name = "sink.json"
     cacheable = False  # writing is the point; skipping it on a cache hit would lose the file
+    writes = True
 
     class Params(ComponentParams):
         path: str = Field(description="File to write; parent folders are created.")

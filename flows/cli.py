@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's own log lines")
     p.set_defaults(command=cmd_run)
 
+    p = sub.add_parser("check", help="dry run: every stage and data-quality check, but nothing is written")
+    p.add_argument("pipeline")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
+    p.set_defaults(command=cmd_check)
+
     p = sub.add_parser("up", help="start a local Prefect server with its UI (Ctrl-C stops it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4200)
@@ -157,6 +162,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=not args.no_cache)
     else:
         result = _run_prefect(plan, params, args)
+    return _finish(plan, result)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run stages and gates in process; stages that write (stores, sinks) only check their inputs."""
+    from flows.local import run_local
+    from flows.report import ConsoleReporter
+
+    plan = _plan(args)
+    params = plan.bind_params(_parse_params(args.param), from_text=True)
+    print_notes([plan])
+    writers = [s.id for s in plan.stages if s.component.writes]
+    print(f"checking {plan.name} in process; not run, only checked: {', '.join(writers) or '(none)'}")
+    result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=False, dry_run=True)
     return _finish(plan, result)
 
 

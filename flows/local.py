@@ -35,10 +35,13 @@ def run_local(
     store: ResultStore | None = None,
     use_cache: bool = True,
     max_workers: int = 8,
+    dry_run: bool = False,
 ) -> RunResult:
+    """Run ``plan`` in this process. ``dry_run`` runs every check but no stage that writes (`dagwright check`)."""
     started = time.perf_counter()
     bound = plan.bind_params(params or {})
-    ctx = RunContext(plan, bound, (store or default_store(plan)) if use_cache else None, reporter or NullReporter())
+    store = (store or default_store(plan)) if use_cache else None
+    ctx = RunContext(plan, bound, store, reporter or NullReporter(), dry_run=dry_run)
     results, first_error = _Scheduler(plan, ctx, max_workers).run()
     ordered = {s.id: results[s.id] for s in plan.stages}
     return RunResult(plan.name, bound, ordered, time.perf_counter() - started, first_error)
@@ -54,9 +57,17 @@ def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mappi
             run = lambda attempt=attempt: execute_stage(stage, ctx, upstream, attempt)  # noqa: E731
             return call_with_timeout(run, policies.timeout, stage.id)
         except Exception as exc:
-            if attempt == attempts:
+            report = getattr(exc, "report", None)  # a failed gate: bad data, which a retry would not fix
+            if attempt == attempts or report is not None:
                 seconds = time.perf_counter() - started
-                return StageResult(stage.id, "failed", seconds=seconds, attempts=attempt, error=_describe(exc))
+                return StageResult(
+                    stage.id,
+                    "failed",
+                    seconds=seconds,
+                    attempts=attempt,
+                    error=_describe(exc),
+                    gates=[report] if report is not None else [],
+                )
             ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
             time.sleep(policies.retry_delay or 0.0)
     raise AssertionError("unreachable")  # pragma: no cover

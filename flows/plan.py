@@ -16,11 +16,13 @@ from typing import Any
 from components.base import Component, ComponentError, ComponentParams, Ports
 from flows import params as run_params
 from flows.errors import ParamError, Problem, SpecError
+from flows.gates.catalog import Check, CheckError, describe_kind, port_kind
+from flows.gates.catalog import resolve as resolve_check
 from flows.load import Locator, Project, did_you_mean
 from flows.porttypes import compatible, type_name
 from flows.refs import ParamRef, RefError, StageRef, parse_input, placeholders, walk_strings
 from flows.registry import Registry, discover
-from flows.spec import Pipeline, Policies, Stage, effective_policies
+from flows.spec import Pipeline, Policies, Stage, StageChecks, effective_policies
 from flows.stageparams import trial_params
 
 
@@ -34,6 +36,7 @@ class PlannedStage:
     ports: Ports
     upstream: tuple[str, ...]  # every stage that must finish first (data edges and `after`)
     policies: Policies
+    checks: tuple[Check, ...] = ()
 
     @property
     def cacheable(self) -> bool:
@@ -211,7 +214,42 @@ class _Planner:
             return None
         upstream = sorted({r.stage for r in inputs.values() if isinstance(r, StageRef)} | set(stage.after))
         policies = effective_policies(stage, self.pipeline.defaults, self.project.spec.defaults)
-        return PlannedStage(sid, stage.uses, cls, stage.with_, inputs, self.ports[sid], tuple(upstream), policies)
+        checks = self._checks(sid, stage, cls, self.ports[sid])
+        return PlannedStage(
+            sid, stage.uses, cls, stage.with_, inputs, self.ports[sid], tuple(upstream), policies, checks
+        )
+
+    def _checks(self, sid: str, stage: Stage, cls: type[Component], ports: Ports) -> tuple[Check, ...]:
+        """The stage's checks: the component's defaults, overridden port by port by the stage's own."""
+        if stage.checks is False:
+            return ()
+        spec = stage.checks if isinstance(stage.checks, StageChecks) else StageChecks()
+        found: list[Check] = []
+        for direction in ("inputs", "outputs"):
+            declared = getattr(spec, direction)
+            defaults = cls.default_checks.get(direction, {}) if spec.defaults else {}
+            for port, items in {**defaults, **declared}.items():
+                where = ("stages", sid, "checks", direction, port) if port in declared else ("stages", sid, "uses")
+                found += self._port_checks(direction, port, items, getattr(ports, direction), where)
+        return tuple(found)
+
+    def _port_checks(self, direction: str, port: str, items: list[Any], known: Any, where: tuple) -> list[Check]:
+        if port not in known:
+            names = list(known)
+            self.report(
+                self.at(*where),
+                f"no {direction[:-1]} port '{port}'{did_you_mean(port, names)}; {direction} are {names}",
+                key=True,
+            )
+            return []
+        kind = port_kind(known[port].type) or describe_kind(known[port].type)
+        checks = []
+        for i, item in enumerate(items):
+            try:
+                checks.append(resolve_check(direction, port, kind, item))
+            except CheckError as exc:
+                self.report(self.at(*where, i) if where[2] == "checks" else self.at(*where), str(exc))
+        return checks
 
     def _check_inputs(self, sid: str, stage: Stage) -> dict[str, ParamRef | StageRef] | None:
         ports = self.ports.get(sid)

@@ -92,7 +92,7 @@ def run_plan_in_flow(
     started = time.perf_counter()
     bound = plan.bind_params(arguments)
     store = default_store(plan) if use_cache else None
-    ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter))
+    ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter), gate_hook=publish_gate)
     futures: dict[str, Any] = {}
     attempts: dict[str, int] = {}  # stage -> attempts so far, written by the stage's task run
     for stage in plan.stages:
@@ -118,7 +118,7 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: dict[str, int]) 
         try:
             result = execute_stage(stage, ctx, upstream, attempt)
         except Exception as exc:
-            if attempt <= (policies.retries or 0):
+            if attempt <= (policies.retries or 0) and getattr(exc, "report", None) is None:
                 ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
             raise
         ctx.reporter.stage_finished(result)
@@ -132,6 +132,7 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: dict[str, int]) 
         description=f"{stage.uses} ({stage.component.__qualname__})",
         retries=policies.retries or 0,
         retry_delay_seconds=policies.retry_delay or 0,
+        retry_condition_fn=_retry_unless_gate_failed,
         timeout_seconds=policies.timeout,
         cache_policy=NO_CACHE,
         persist_result=False,
@@ -144,19 +145,43 @@ def _collect(sid: str, future: Any, ctx: RunContext, attempts: dict[str, int]) -
     if state.is_completed():
         return future.result()
     if state.is_failed() or state.is_crashed():
-        result = StageResult(sid, "failed", attempts=attempts.get(sid, 0), error=_state_error(state))
+        error, report = _state_error(state)
+        result = StageResult(
+            sid, "failed", attempts=attempts.get(sid, 0), error=error, gates=[report] if report is not None else []
+        )
     else:  # Prefect never started it: an upstream stage failed
         result = StageResult(sid, "skipped", error="an upstream stage did not complete")
     ctx.reporter.stage_finished(result)
     return result
 
 
-def _state_error(state: Any) -> str:
+def _state_error(state: Any) -> tuple[str, Any]:
+    """The failure as one line, and the gate report when a check failed."""
     try:
         state.result(raise_on_failure=True)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return state.message or state.name
+        return f"{type(exc).__name__}: {exc}", getattr(exc, "report", None)
+    return state.message or state.name, None
+
+
+def _retry_unless_gate_failed(task: Any, task_run: Any, state: Any) -> bool:
+    """Retries are for flaky infrastructure; a failed data-quality gate fails the same way every time."""
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:
+        return getattr(exc, "report", None) is None
+    return True
+
+
+def publish_gate(stage: PlannedStage, report: Any) -> None:
+    """A gate's results as a table artifact plus a markdown summary on the stage's task run."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from flows.report import gate_markdown, gate_rows
+
+    key = f"{stage.id}-gate".lower().replace("_", "-")
+    create_table_artifact(table=gate_rows(report), key=key, description=f"checks of stage {stage.id}")
+    create_markdown_artifact(markdown=gate_markdown(report), key=f"{key}-summary")
 
 
 def _final_state(result: RunResult) -> Any:

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from flows.runtime import Reporter, RunResult, StageResult
 
-_MARKS = {"completed": "ok", "cached": "cached", "failed": "FAILED", "skipped": "skipped"}
+_MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
 
 def _rows(n: int | None) -> str:
@@ -22,7 +22,43 @@ def describe(result: StageResult) -> str:
         line += f"   attempts {result.attempts}"
     if result.error:
         line += f"\n{'':<17}{result.error}"
+    for report in result.gates:
+        line += "".join(f"\n{'':<17}{text}" for text in gate_lines(report))
     return line
+
+
+def gate_lines(report: Any) -> list[str]:
+    """Failed checks in full (what was expected and observed); passed ones as a count per port."""
+    lines = []
+    for port in dict.fromkeys(f"{r.direction}.{r.port}" for r in report.results):
+        results = [r for r in report.results if f"{r.direction}.{r.port}" == port]
+        passed = [r for r in results if r.success]
+        lines.append(f"checks {port}: {len(passed)}/{len(results)} passed")
+        lines += [f"  {r.check} {r.action.upper()}: {r.observed}" for r in results if not r.success]
+    lines += [f"quarantined rows of {port} -> {path}" for port, path in report.quarantined.items()]
+    return lines
+
+
+def gate_rows(report: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "port": f"{r.direction}.{r.port}",
+            "check": r.check,
+            "success": r.success,
+            "observed": r.observed,
+            "unexpected": r.unexpected,
+            "action": r.action,
+        }
+        for r in report.results
+    ]
+
+
+def gate_markdown(report: Any) -> str:
+    failed = report.failed
+    head = f"**{report.stage}**: {len(report.results) - len(failed)} of {len(report.results)} checks passed."
+    lines = [f"- `{r.direction}.{r.port}` **{r.check}**: {r.action}, {r.observed}" for r in failed]
+    lines += [f"- quarantined rows of `{port}`: `{path}`" for port, path in report.quarantined.items()]
+    return "\n".join([head, "", *lines])
 
 
 class ConsoleReporter:

@@ -19,7 +19,7 @@ from flows.plan import Plan, PlannedStage
 from flows.refs import ParamRef
 from flows.stageparams import resolve_params
 
-Status = Literal["completed", "cached", "failed", "skipped"]
+Status = Literal["completed", "cached", "checked", "failed", "skipped"]
 
 
 @dataclass
@@ -32,10 +32,11 @@ class StageResult:
     rows_in: int | None = None
     rows_out: int | None = None
     error: str | None = None
+    gates: list[Any] = field(default_factory=list)  # GateReports of its input and output checks
 
     @property
     def ok(self) -> bool:
-        return self.status in ("completed", "cached")
+        return self.status in ("completed", "cached", "checked")
 
 
 class Reporter(Protocol):
@@ -61,6 +62,13 @@ class RunContext:
     params: dict[str, Any]
     store: ResultStore | None
     reporter: Reporter
+    dry_run: bool = False  # `dagwright check`: run checks, but no stage that writes to the outside world
+    gate_hook: Any = None  # called with (stage, report) after each gate; the Prefect executor publishes artifacts
+    run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return state_dir(self.plan.project_root) / "quarantine" / self.plan.name / self.run_id
 
 
 def state_dir(project_root: Path) -> Path:
@@ -77,8 +85,10 @@ def gather_inputs(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     for port, ref in stage.inputs.items():
         if isinstance(ref, ParamRef):
             values[port] = ctx.params[ref.name]
-        else:
+        elif ref.port in upstream[ref.stage].outputs:
             values[port] = upstream[ref.stage].outputs[ref.port]
+        else:  # only a stage that wrote nothing in a dry run has no outputs
+            raise RuntimeError(f"stage '{ref.stage}' did not run in this dry run, so '{stage.id}' has no {port}")
     return values
 
 
@@ -98,18 +108,42 @@ def component_instance(cls: type[Component], params: ComponentParams) -> Compone
 def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult], attempt: int = 1):
     """One attempt at one stage. Raises what the component raised; the executor decides about retries."""
     started = time.perf_counter()
-    inputs = gather_inputs(stage, ctx, upstream)
+    gates: list[Any] = []
+    inputs = _gate(stage, ctx, "inputs", gather_inputs(stage, ctx, upstream), gates)
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
-    key = _key(stage, params, inputs) if stage.cacheable and ctx.store else None
-    if key is not None:
-        hit = ctx.store.get(key)  # type: ignore[union-attr]
-        if hit is not MISS:
-            return _result(stage, "cached", hit, inputs, started, attempt)
-    component = component_instance(stage.component, params)
-    outputs = split_outputs(stage.ports, component.run(**inputs))
-    if key is not None:
-        ctx.store.put(key, outputs)  # type: ignore[union-attr]
-    return _result(stage, "completed", outputs, inputs, started, attempt)
+    if ctx.dry_run and stage.component.writes:
+        return _result(stage, "checked", {}, inputs, started, attempt, gates)
+    key = _key(stage, params, inputs) if stage.cacheable and ctx.store and not ctx.dry_run else None
+    hit = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
+    if hit is not MISS:
+        status, outputs = "cached", hit
+    else:
+        status, outputs = (
+            "completed",
+            split_outputs(stage.ports, component_instance(stage.component, params).run(**inputs)),
+        )
+        if key is not None:
+            ctx.store.put(key, outputs)  # type: ignore[union-attr]
+    outputs = _gate(stage, ctx, "outputs", outputs, gates)
+    return _result(stage, status, outputs, inputs, started, attempt, gates)
+
+
+def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str, Any], gates: list[Any]):
+    """Run the stage's checks on its inputs or outputs (Great Expectations loads only when there are some)."""
+    if not any(c.direction == direction for c in stage.checks):
+        return values
+    from flows.gates.run import GateFailed, apply_gate
+
+    try:
+        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, stage.ports)
+    except GateFailed as failed:
+        if ctx.gate_hook:
+            ctx.gate_hook(stage, failed.report)
+        raise
+    gates.append(report)
+    if ctx.gate_hook:
+        ctx.gate_hook(stage, report)
+    return values
 
 
 def _key(stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any]) -> str | None:
@@ -119,7 +153,9 @@ def _key(stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any]) -
     return cache_key(component=cls.name, version=cls.version, code=code, params=params, inputs=inputs)
 
 
-def _result(stage: PlannedStage, status: Status, outputs: dict, inputs: dict, started: float, attempt: int):
+def _result(
+    stage: PlannedStage, status: Any, outputs: dict, inputs: dict, started: float, attempt: int, gates: list[Any]
+) -> StageResult:
     return StageResult(
         stage=stage.id,
         status=status,
@@ -128,6 +164,7 @@ def _result(stage: PlannedStage, status: Status, outputs: dict, inputs: dict, st
         attempts=attempt,
         rows_in=_rows(inputs.values()),
         rows_out=_rows(outputs.values()),
+        gates=gates,
     )
 
 

@@ -46,6 +46,9 @@ class Policies(Strict):
     cache: bool | None = Field(
         None, description="Reuse the result of an earlier run with the same component, params and inputs."
     )
+    on_fail: Literal["stop", "warn", "quarantine"] | None = Field(
+        None, description="When a check fails: stop the run, warn and go on, or quarantine the failing rows."
+    )
 
     @field_validator("retry_delay", "timeout", mode="before")
     @classmethod
@@ -53,7 +56,17 @@ class Policies(Strict):
         return None if value is None else parse_duration(value)
 
 
-BUILTIN_POLICIES = Policies(retries=0, retry_delay=0.0, timeout=None, cache=True)
+BUILTIN_POLICIES = Policies(retries=0, retry_delay=0.0, timeout=None, cache=True, on_fail="stop")
+
+CheckList = list[str | dict[str, dict[str, Any] | None]]
+
+
+class StageChecks(Strict):
+    """Checks on a stage's ports: `name` or `{name: {args}}` items, per input and output port."""
+
+    inputs: dict[str, CheckList] = Field(default_factory=dict, description="Input port -> checks before the run.")
+    outputs: dict[str, CheckList] = Field(default_factory=dict, description="Output port -> checks after the run.")
+    defaults: bool = Field(True, description="Keep the component's own checks on the ports not listed here.")
 
 
 class Param(Strict):
@@ -159,6 +172,9 @@ class Stage(Policies):
     inputs: dict[str, str] = Field(default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'.")
     after: list[str] = Field(
         default_factory=list, description="Stages that must finish first though no data flows from them."
+    )
+    checks: StageChecks | bool = Field(
+        True, description="Data-quality checks on the stage's ports; false turns all off, defaults included."
     )
     description: str = ""
 

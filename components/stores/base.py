@@ -136,7 +136,12 @@ class IndexStore(Component):
     Output port: `report` (an IndexReport)."""
 
     cacheable = False  # writing is the point
+    writes = True
     Params: ClassVar[type[ComponentParams]] = StoreSettings
+    # The last gate before anything is written: what reaches the store must be whole.
+    default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {
+        "inputs": {"documents": ["unique_ids", "finite_embeddings", {"text_length": {"min": 1}}]}
+    }
 
     def run(self, documents: list[Document]) -> Indexed:
         check_embedded(documents, self.name)

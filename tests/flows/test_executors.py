@@ -247,6 +247,7 @@ def test_missing_environment_variable_fails_the_stage_without_printing_values(
     execute: Runner, plan_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\ntext\n")
     plan = plan_of(f"""
         pipelines:
           p:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from components.documents import Document
 
 BARRIERS: dict[str, threading.Barrier] = {}
@@ -89,3 +91,32 @@ def meet(values: list[int], barrier: str, parties: int = 2) -> list[int]:
 def sleep(values: list[int], seconds: float) -> list[int]:
     time.sleep(seconds)
     return values
+
+
+def duplicate_documents(documents: list[Document]) -> list[Document]:
+    """Every document twice: ids are no longer unique."""
+    return [*documents, *documents]
+
+
+def embed_wrong_dimension(documents: list[Document]) -> list[Document]:
+    import dataclasses
+
+    import numpy as np
+
+    vector = np.ones(10, dtype="float32") / np.sqrt(10)
+    return [dataclasses.replace(d, embedding=vector) for d in documents]
+
+
+def poison_one_embedding(documents: list[Document]) -> list[Document]:
+    """A NaN in the first document's embedding, as a broken model might give."""
+    import dataclasses
+
+    import numpy as np
+
+    first = np.array(documents[0].embedding, dtype="float32")
+    first[0] = np.nan
+    return [dataclasses.replace(documents[0], embedding=first), *documents[1:]]
+
+
+def flights_table(rows: int = 20) -> pd.DataFrame:
+    return pd.DataFrame({"carrier": ["AA", "UA", None, "DL"] * (rows // 4), "delay": list(range(rows))})

@@ -116,3 +116,49 @@ def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_
     assert state.is_failed()
     assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10.0"
     assert not results
+
+
+def test_gate_reports_are_task_run_artifacts_and_a_failed_gate_fails_the_flow(
+    prefect_api: str, plan_of, tmp_path: Path
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Good\n\nwords\n")
+    (docs / "empty.md").write_text("")
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              load: {{uses: loader.files, with: {{path: "{docs}"}}}}
+              count:
+                uses: python.call
+                with: {{function: "{FN}:count_documents"}}
+                inputs: {{documents: load.output}}
+        """)
+    state, result = run_flow(plan)
+    assert state.is_failed()
+    assert state.message.startswith(
+        "pipeline 'p': stage 'load' failed: GateFailed: gate of stage 'load' failed: "
+        "outputs.output: text_length(min=1) failed"
+    )
+    assert "\n" not in state.message
+    assert result.stages["load"].attempts == 1  # not retried
+    flow_run, tasks = read_flow_run(state)
+    load_run = next(t for t in tasks if t.name == "load")
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+    by_key = {a.key: a for a in artifacts}
+    table, summary = by_key["load-gate"], by_key["load-gate-summary"]
+    assert table.type == "table" and table.task_run_id == load_run.id
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert [(r["check"], r["action"]) for r in rows] == [
+        ("count(min=1)", "passed"),
+        ("text_length(min=1)", "stopped"),
+        ("unique_ids", "passed"),
+    ]
+    assert summary.type == "markdown" and "**text_length(min=1)**: stopped" in summary.data

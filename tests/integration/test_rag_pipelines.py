@@ -83,10 +83,24 @@ def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: 
 
     from tests.integration.test_cli_prefect import wait_for_deployment
 
-    command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "deploy", "rag-ingest",
-               "rag-query"]
-    served = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "-f",
+        str(project / "pipelines.yaml"),
+        "deploy",
+        "rag-ingest",
+        "rag-query",
+    ]
+    served = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_deployment("rag-query/rag-query")
         ingest = run_deployment("rag-ingest/rag-ingest", timeout=240)

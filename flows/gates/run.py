@@ -1,0 +1,178 @@
+"""Running a stage's checks with Great Expectations and acting on the result: stop, warn or quarantine.
+
+Great Expectations is imported here, on the first gate that runs, never by `validate` or `--help`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flows.errors import DagwrightError
+from flows.gates.catalog import Check, port_kind
+from flows.gates.frames import rows_of, to_frame, without_rows
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    direction: str
+    port: str
+    check: str
+    success: bool
+    observed: str
+    unexpected: int
+    action: str  # passed, stopped, warned, quarantined
+
+
+@dataclass
+class GateReport:
+    stage: str
+    results: list[CheckResult] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)  # port -> file with the quarantined rows
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success]
+
+
+class GateFailed(DagwrightError):
+    """A check failed with on_fail: stop; the message lists every failed check and what it observed."""
+
+    def __init__(self, stage: str, failed: list[CheckResult], report: GateReport) -> None:
+        self.stage, self.report = stage, report
+        details = "; ".join(f"{r.direction}.{r.port}: {r.check} failed ({r.observed})" for r in failed)
+        super().__init__(f"gate of stage '{stage}' failed: {details}")
+
+
+class _Gx:
+    """One ephemeral GX context and pandas asset per process; suites are cheap and built per check set."""
+
+    _lock = threading.Lock()
+    _batch_definition: Any = None
+
+    @classmethod
+    def batch_definition(cls) -> Any:
+        with cls._lock:
+            if cls._batch_definition is None:
+                import great_expectations as gx
+                from great_expectations.data_context.types.base import ProgressBarsConfig
+
+                context = gx.get_context(mode="ephemeral")
+                context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+                asset = context.data_sources.add_pandas("dagwright").add_dataframe_asset("port")
+                cls._batch_definition = asset.add_batch_definition_whole_dataframe("value")
+            return cls._batch_definition
+
+
+def validate_port(checks: list[Check], frame: Any) -> list[tuple[Check, bool, str, set[int]]]:
+    """(check, success, observed, failing rows) for each check, validated in one GX run."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    batch_definition = _Gx.batch_definition()  # GX wants its context active before a suite is made
+    suite = gx.ExpectationSuite(name="dagwright-gate")
+    for n, check in enumerate(checks):
+        for cls_name, kwargs in check.expectations:
+            known = set(frame.columns)
+            if "column" in kwargs and kwargs["column"] not in known:
+                frame = frame.assign(**{kwargs["column"]: None})  # a key no document has: every row fails
+            suite.add_expectation(getattr(gxe, cls_name)(**kwargs, meta={"check": n}))
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"]}
+    )
+    outcome: dict[int, tuple[bool, list[str], set[int]]] = {n: (True, [], set()) for n in range(len(checks))}
+    for r in result.results:
+        n = int(r.expectation_config.meta["check"])
+        ok, notes, rows = outcome[n]
+        rows |= {int(i["_row"]) for i in (r.result.get("unexpected_index_list") or []) if isinstance(i, dict)}
+        note = _observed(r.result, r.success)
+        outcome[n] = (ok and bool(r.success), notes if note in notes else [*notes, note], rows)
+    return [(checks[n], ok, "; ".join(notes) + _where(frame, rows), rows) for n, (ok, notes, rows) in outcome.items()]
+
+
+def _where(frame: Any, rows: set[int]) -> str:
+    """Which items failed, by source (or id), so the report points at files rather than row numbers."""
+    if not rows:
+        return ""
+    column = "meta.source" if "meta.source" in frame.columns else "id" if "id" in frame.columns else "_row"
+    names = [str(v) for v in frame.loc[frame["_row"].isin(sorted(rows)[:3]), column]]
+    return f" at {', '.join(names)}{' ...' if len(rows) > 3 else ''}"
+
+
+def _observed(result: Mapping[str, Any], success: bool) -> str:
+    if "observed_value" in result:
+        return f"observed {result['observed_value']}"
+    count, total = result.get("unexpected_count", 0), result.get("element_count", 0)
+    sample = [str(v)[:40] for v in (result.get("partial_unexpected_list") or [])[:3]]
+    text = f"{count} of {total} rows unexpected"
+    return text + (f", e.g. {sample}" if sample and not success else "")
+
+
+def apply_gate(
+    stage: Any, direction: str, values: dict[str, Any], quarantine_dir: Path, ports: Any
+) -> tuple[dict[str, Any], GateReport]:
+    """Check ``values`` (a stage's inputs or outputs); return the values that go on, and the report."""
+    report = GateReport(stage.id)
+    on_fail = stage.policies.on_fail or "stop"
+    by_port: dict[str, list[Check]] = {}
+    for check in stage.checks:
+        if check.direction == direction and check.port in values:
+            by_port.setdefault(check.port, []).append(check)
+    for port, checks in by_port.items():
+        kind = port_kind(getattr(ports, direction)[port].type) or "table"
+        outcomes = validate_port(checks, to_frame(kind, values[port]))
+        values = _act(stage, direction, port, kind, values, outcomes, on_fail, quarantine_dir, report)
+    return values, report
+
+
+def _act(
+    stage: Any,
+    direction: str,
+    port: str,
+    kind: str,
+    values: dict[str, Any],
+    outcomes: list[Any],
+    on_fail: str,
+    quarantine_dir: Path,
+    report: GateReport,
+) -> dict[str, Any]:
+    failed = [o for o in outcomes if not o[1]]
+    quarantinable = on_fail == "quarantine" and failed and all(c.row_level for c, *_ in failed)
+    action = (
+        "passed" if not failed else ("quarantined" if quarantinable else "warned" if on_fail == "warn" else "stopped")
+    )
+    for check, ok, observed, rows in outcomes:
+        report.results.append(
+            CheckResult(direction, port, check.label, ok, observed, len(rows), "passed" if ok else action)
+        )
+    if action == "stopped":
+        raise GateFailed(stage.id, report.failed, report)
+    if action != "quarantined":
+        return values
+    bad = set().union(*(rows for _, ok, _, rows in failed))
+    reasons = {i: [c.label for c, ok, _, rows in failed if i in rows] for i in bad}
+    report.quarantined[port] = str(_quarantine(quarantine_dir, stage.id, direction, port, kind, values[port], reasons))
+    return {**values, port: without_rows(kind, values[port], bad)}
+
+
+def _quarantine(
+    folder: Path, stage: str, direction: str, port: str, kind: str, value: Any, reasons: dict[int, list[str]]
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stage}.{direction}.{port}.jsonl"
+    with path.open("a", encoding="utf-8") as out:
+        for i, row in zip(sorted(reasons), rows_of(kind, value, set(reasons)), strict=True):
+            out.write(json.dumps({"row": i, "reasons": reasons[i], "item": _jsonable(row)}, default=str) + "\n")
+    return path
+
+
+def _jsonable(item: Any) -> Any:
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item) if f.name != "embedding"}
+    return item
