@@ -42,6 +42,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/gates.py
 	$(BIN)/python bench/rag.py
 
 up: setup
