@@ -335,6 +335,10 @@ def bench_threshold() -> None:
 PARTS = {"ingest": bench_ingest, "stores": bench_stores, "quality": bench_quality, "threshold": bench_threshold}
 
 if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("LANCE_LOG", "error")  # its Rust side warns on every query about a future default
     os.environ.setdefault("DAGWRIGHT_HOME", tempfile.mkdtemp(prefix="dagwright-bench-home-"))
     for part in sys.argv[1:] or list(PARTS):
         PARTS[part]()

@@ -96,7 +96,8 @@ class PgvectorBackend:
 
     def _row(self, d: Document) -> tuple[Any, ...]:
         source, doc_id = str(d.meta.get("source", d.id)), str(d.meta.get("doc_id", d.id))
-        return (d.id, source, doc_id, d.content, json.dumps(d.meta, default=str), d.embedding)
+        meta = json.dumps(d.meta, default=str).replace("\\u0000", "")
+        return (d.id, source, doc_id, _text(d.content), meta, d.embedding)
 
     def delete_ids(self, ids: list[str]) -> None:
         if ids and self._exists():
@@ -147,6 +148,11 @@ class PgvectorBackend:
         clause, args = _where(where)
         rows = self.conn.execute(f"SELECT id, content, meta, embedding FROM {self.table} {clause}", args)
         return [Document(i, c, m, _array(e)) for i, c, m, e in rows.fetchall()]
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL characters (real documents do contain them); they carry no meaning here.
+    return value.replace("\x00", "")
 
 
 def _array(value: Any) -> Any:
