@@ -225,7 +225,9 @@ def lancedb_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
         ),
     )
     table.create_index(metric="cosine", index_type="IVF_HNSW_SQ", num_partitions=64)
-    return lambda q: table.search(q).metric("cosine").limit(K).nprobes(8).select(["id"]).to_arrow()["id"].to_pylist()
+    return lambda q: (
+        table.search(q).metric("cosine").limit(K).nprobes(8).select(["id", "_distance"]).to_arrow()["id"].to_pylist()
+    )
 
 
 def pgvector_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
