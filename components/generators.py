@@ -59,6 +59,9 @@ class GeneratorParams(ComponentParams):
     prompt: str = Field("rag-answer@1", description="Prompt template NAME@VERSION from `prompts_dir`.")
     prompts_dir: str = Field("prompts", description="Folder of versioned prompt templates.")
     temperature: float = Field(0.1, ge=0, le=2)
+    frequency_penalty: float = Field(
+        0.5, ge=-2, le=2, description="Discourages repeating the same words (small models loop without it)."
+    )
     max_tokens: int = Field(256, ge=1, le=32768)
     stream: bool = Field(False, description="Stream tokens from the endpoint (usage is still counted).")
     timeout: float = Field(120, gt=0, description="Seconds per model call.")
@@ -143,7 +146,13 @@ class OpenAIGenerator(Component):
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
         p = self.params
-        request = {"model": p.model, "messages": messages, "temperature": p.temperature, "max_tokens": p.max_tokens}
+        request = {
+            "model": p.model,
+            "messages": messages,
+            "temperature": p.temperature,
+            "max_tokens": p.max_tokens,
+            "frequency_penalty": p.frequency_penalty,
+        }
         if not p.stream:
             response = self._client().chat.completions.create(**request)
             return response.choices[0].message.content or "", _usage(response.usage)

@@ -169,8 +169,12 @@ def test_chroma_store_is_readable_by_a_second_process_while_another_writes(tmp_p
 
 
 def test_nul_characters_in_real_text_do_not_break_a_store(settings) -> None:
-    doc = Document("nul", "before\x00after", {"source": "nul.txt", "doc_id": "nul", "note": "a\x00b"},
-                   np.ones(384, dtype="float32") / np.sqrt(384))
+    doc = Document(
+        "nul",
+        "before\x00after",
+        {"source": "nul.txt", "doc_id": "nul", "note": "a\x00b"},
+        np.ones(384, dtype="float32") / np.sqrt(384),
+    )
     sync(open_backend(settings), [doc], prune=True)
     [stored_doc] = open_backend(settings).documents()
     assert stored_doc.content.replace("\x00", "") == "beforeafter"
