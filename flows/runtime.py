@@ -114,14 +114,11 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
     key = _key(stage, params, inputs) if stage.cacheable and ctx.store and not ctx.dry_run else None
-    hit = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
-    if hit is not MISS:
-        status, outputs = "cached", hit
-    else:
-        status, outputs = (
-            "completed",
-            split_outputs(stage.ports, component_instance(stage.component, params).run(**inputs)),
-        )
+    outputs = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
+    status: Status = "cached"
+    if outputs is MISS:
+        status = "completed"
+        outputs = split_outputs(stage.ports, component_instance(stage.component, params).run(**inputs))
         if key is not None:
             ctx.store.put(key, outputs)  # type: ignore[union-attr]
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
@@ -135,7 +132,7 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
     from flows.gates.run import GateFailed, apply_gate
 
     try:
-        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, stage.ports)
+        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir)
     except GateFailed as failed:
         if ctx.gate_hook:
             ctx.gate_hook(stage, failed.report)

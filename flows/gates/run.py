@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flows.errors import DagwrightError
 from flows.gates.catalog import Check, port_kind
@@ -69,7 +69,14 @@ class _Gx:
             return cls._batch_definition
 
 
-def validate_port(checks: list[Check], frame: Any) -> list[tuple[Check, bool, str, set[int]]]:
+class Outcome(NamedTuple):
+    check: Check
+    ok: bool
+    observed: str
+    rows: set[int]  # the failing rows, by position in the port's value
+
+
+def validate_port(checks: list[Check], frame: Any) -> list[Outcome]:
     """(check, success, observed, failing rows) for each check, validated in one GX run."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -93,7 +100,9 @@ def validate_port(checks: list[Check], frame: Any) -> list[tuple[Check, bool, st
         rows |= {int(i["_row"]) for i in (r.result.get("unexpected_index_list") or []) if isinstance(i, dict)}
         note = _observed(r.result, r.success)
         outcome[n] = (ok and bool(r.success), notes if note in notes else [*notes, note], rows)
-    return [(checks[n], ok, "; ".join(notes) + _where(frame, rows), rows) for n, (ok, notes, rows) in outcome.items()]
+    return [
+        Outcome(checks[n], ok, "; ".join(notes) + _where(frame, rows), rows) for n, (ok, notes, rows) in outcome.items()
+    ]
 
 
 def _where(frame: Any, rows: set[int]) -> str:
@@ -115,7 +124,7 @@ def _observed(result: Mapping[str, Any], success: bool) -> str:
 
 
 def apply_gate(
-    stage: Any, direction: str, values: dict[str, Any], quarantine_dir: Path, ports: Any
+    stage: Any, direction: str, values: dict[str, Any], quarantine_dir: Path
 ) -> tuple[dict[str, Any], GateReport]:
     """Check ``values`` (a stage's inputs or outputs); return the values that go on, and the report."""
     report = GateReport(stage.id)
@@ -125,47 +134,47 @@ def apply_gate(
         if check.direction == direction and check.port in values:
             by_port.setdefault(check.port, []).append(check)
     for port, checks in by_port.items():
-        kind = port_kind(getattr(ports, direction)[port].type) or "table"
+        kind = port_kind(getattr(stage.ports, direction)[port].type) or "table"
         outcomes = validate_port(checks, to_frame(kind, values[port]))
         values = _act(stage, direction, port, kind, values, outcomes, on_fail, quarantine_dir, report)
     return values, report
 
 
+def _action(on_fail: str, failed: list[Outcome]) -> str:
+    if not failed:
+        return "passed"
+    if on_fail == "quarantine" and all(o.check.row_level for o in failed):
+        return "quarantined"
+    # A check on the whole value (count, sources_present) cannot be split into good and bad rows: it stops.
+    return "warned" if on_fail == "warn" else "stopped"
+
+
 def _act(
-    stage: Any,
-    direction: str,
-    port: str,
-    kind: str,
-    values: dict[str, Any],
-    outcomes: list[Any],
-    on_fail: str,
-    quarantine_dir: Path,
-    report: GateReport,
-) -> dict[str, Any]:
-    failed = [o for o in outcomes if not o[1]]
-    quarantinable = on_fail == "quarantine" and failed and all(c.row_level for c, *_ in failed)
-    action = (
-        "passed" if not failed else ("quarantined" if quarantinable else "warned" if on_fail == "warn" else "stopped")
-    )
-    for check, ok, observed, rows in outcomes:
-        report.results.append(
-            CheckResult(direction, port, check.label, ok, observed, len(rows), "passed" if ok else action)
+    stage: Any, direction: str, port: str, kind: str, values: dict[str, Any], outcomes: list[Outcome],
+    on_fail: str, quarantine_dir: Path, report: GateReport,
+) -> dict[str, Any]:  # fmt: skip
+    failed = [o for o in outcomes if not o.ok]
+    action = _action(on_fail, failed)
+    for o in outcomes:
+        result = CheckResult(
+            direction, port, o.check.label, o.ok, o.observed, len(o.rows), "passed" if o.ok else action
         )
+        report.results.append(result)
     if action == "stopped":
         raise GateFailed(stage.id, report.failed, report)
     if action != "quarantined":
         return values
-    bad = set().union(*(rows for _, ok, _, rows in failed))
-    reasons = {i: [c.label for c, ok, _, rows in failed if i in rows] for i in bad}
-    report.quarantined[port] = str(_quarantine(quarantine_dir, stage.id, direction, port, kind, values[port], reasons))
+    bad = set().union(*(o.rows for o in failed))
+    reasons = {i: [o.check.label for o in failed if i in o.rows] for i in bad}
+    path = _quarantine(quarantine_dir, f"{stage.id}.{direction}.{port}", kind, values[port], reasons)
+    report.quarantined[port] = str(path)
     return {**values, port: without_rows(kind, values[port], bad)}
 
 
-def _quarantine(
-    folder: Path, stage: str, direction: str, port: str, kind: str, value: Any, reasons: dict[int, list[str]]
-) -> Path:
+def _quarantine(folder: Path, name: str, kind: str, value: Any, reasons: dict[int, list[str]]) -> Path:
+    """Append the failing rows, each with the checks it failed, to ``folder/name.jsonl``."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stage}.{direction}.{port}.jsonl"
+    path = folder / f"{name}.jsonl"
     with path.open("a", encoding="utf-8") as out:
         for i, row in zip(sorted(reasons), rows_of(kind, value, set(reasons)), strict=True):
             out.write(json.dumps({"row": i, "reasons": reasons[i], "item": _jsonable(row)}, default=str) + "\n")
