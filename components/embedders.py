@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -24,16 +25,18 @@ class EmbedderParams(ComponentParams):
     cache: bool = Field(True, description="Reuse vectors of texts embedded before (by model + text hash).")
 
 
-class _Embedder(Component):
+class _Embedder(Component, ABC):
     """Shared by every embedder: the cache around a backend's ``embed_texts``."""
 
     Params: ClassVar[type[ComponentParams]] = EmbedderParams
 
+    @abstractmethod
     def model_id(self) -> str:
-        raise NotImplementedError  # pragma: no cover - each backend names its model
+        """Names the model in the embedding cache's key."""
 
+    @abstractmethod
     def embed_texts(self, texts: list[str]) -> Any:
-        raise NotImplementedError  # pragma: no cover - each backend embeds
+        """Raw vectors for ``texts``, one row each; normalization and caching happen around this."""
 
     def vectors(self, texts: list[str]) -> Any:
         """A (len(texts), dims) float32 array of L2-normalized vectors, served from the cache where possible."""

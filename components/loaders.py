@@ -34,7 +34,7 @@ class FileLoader(Component):
     Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles; h1-h6 become
     markdown headings) and .pdf (text of every page, with pypdf). Other files that match are skipped. Each
     document's meta carries `source` (the path relative to the folder), `title` (first heading, HTML title or PDF
-    title, else the file name), `format` and `modified` (ISO time); its id hashes source and content. Files are
+    title, else the file name), `format`, `modified` (ISO time) and `heading_path` (empty: the whole file); its id hashes source and content. Files are
     read in sorted order.
 
     Example:
@@ -75,7 +75,10 @@ class FileLoader(Component):
         text, title = _pdf(file) if kind == "pdf" else self._text(file, kind)
         modified = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC).isoformat()
         source = file.relative_to(root).as_posix()
-        return Document.from_source(source, text, title=title or file.stem, format=kind, modified=modified)
+        # heading_path is the root for a whole file; chunker.sections sets it per chunk.
+        return Document.from_source(
+            source, text, title=title or file.stem, format=kind, modified=modified, heading_path=[]
+        )
 
     def _text(self, file: Path, kind: str) -> tuple[str, str | None]:
         try:

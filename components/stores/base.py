@@ -8,6 +8,7 @@ failure half way leaves the previous content findable (pgvector runs it all in o
 from __future__ import annotations
 
 import threading
+from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -51,8 +52,9 @@ class StoreSettings(ComponentParams):
 
     collection: str = Field("dagwright", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,62}$")
 
+    @abstractmethod
     def open(self) -> Backend:
-        raise NotImplementedError  # pragma: no cover - each backend opens itself
+        """Connect to (or create) the collection; each backend's settings class implements this."""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def test_loader_reads_every_supported_format_with_metadata(folder: Path) -> None
     html = by_source["sub/page.html"].content
     assert "First & second." in html and "var x" not in html and "p {}" not in html
     assert "Portable documents hold text." in by_source["sub/paper.pdf"].content
-    assert all(d.meta["modified"] and d.meta["format"] for d in docs)
+    assert all(d.meta["modified"] and d.meta["format"] and d.meta["heading_path"] == [] for d in docs)
 
 
 def test_document_id_hashes_source_and_content(folder: Path) -> None:
