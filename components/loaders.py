@@ -34,8 +34,8 @@ class FileLoader(Component):
     Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles; h1-h6 become
     markdown headings) and .pdf (text of every page, with pypdf). Other files that match are skipped. Each
     document's meta carries `source` (the path relative to the folder), `title` (first heading, HTML title or PDF
-    title, else the file name), `format`, `modified` (ISO time) and `heading_path` (empty: the whole file); its id hashes source and content. Files are
-    read in sorted order.
+    title, else the file name), `format`, `modified` (ISO time) and `heading_path` (empty: the whole file); its
+    id hashes source and content. Files are read in sorted order.
 
     Example:
 
