@@ -231,7 +231,7 @@ class HybridRetriever(Component):
         keyword = bm25_index(backend, p.store.model_dump_json(), p.filters, p.k1, p.b).top(query, p.candidates)
         fused: dict[str, float] = {}
         docs: dict[str, Document] = {}
-        for ranking in ([d for d in dense], [d for d, _ in keyword]):
+        for ranking in (dense, [d for d, _ in keyword]):
             for rank, d in enumerate(ranking, start=1):
                 fused[d.id] = fused.get(d.id, 0.0) + 1.0 / (p.rrf_k + rank)
                 docs.setdefault(d.id, d)

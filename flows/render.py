@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flows.plan import Plan
-from flows.refs import ParamRef
+from flows.plan import Plan, PlannedStage
+from flows.refs import ParamRef, StageRef
 
 
 def _source(ref: object) -> str:
@@ -27,7 +27,7 @@ def as_text(plan: Plan) -> str:
     lines.append("  stages (in run order):")
     for s in plan.stages:
         wired = [f"{port} <- {_source(ref)}" for port, ref in s.inputs.items()]
-        wired += [f"after {u}" for u in s.upstream if all(getattr(r, "stage", None) != u for r in s.inputs.values())]
+        wired += [f"after {u}" for u in order_only(s)]
         lines.append(f"    {s.id:<{width}}  {s.uses:<{uses_width}}  {'; '.join(wired)}".rstrip())
     return "\n".join(lines)
 
@@ -44,10 +44,14 @@ def as_mermaid(plan: Plan) -> str:
                 lines.append(f"  param_{ref.name} -->|{port}| {_node(s.id)}")
             else:
                 lines.append(f"  {_node(ref.stage)} -->|{ref.port} to {port}| {_node(s.id)}")
-        for u in s.upstream:
-            if all(getattr(r, "stage", None) != u for r in s.inputs.values()):
-                lines.append(f"  {_node(u)} -.->|after| {_node(s.id)}")
+        lines += [f"  {_node(u)} -.->|after| {_node(s.id)}" for u in order_only(s)]
     return "\n".join(lines)
+
+
+def order_only(stage: PlannedStage) -> list[str]:
+    """Upstream stages this one waits for (`after`) without taking any of their outputs."""
+    fed_by = {ref.stage for ref in stage.inputs.values() if isinstance(ref, StageRef)}
+    return [u for u in stage.upstream if u not in fed_by]
 
 
 def _node(stage_id: str) -> str:

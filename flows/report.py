@@ -11,13 +11,13 @@ from flows.runtime import Reporter, RunResult, StageResult
 _MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
 
-def _rows(n: int | None) -> str:
+def _count(n: int | None) -> str:
     return "-" if n is None else str(n)
 
 
 def describe(result: StageResult) -> str:
     line = f"{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
-    line += f"   rows {_rows(result.rows_in)} -> {_rows(result.rows_out)}"
+    line += f"   rows {_count(result.rows_in)} -> {_count(result.rows_out)}"
     if result.attempts > 1:
         line += f"   attempts {result.attempts}"
     if result.error:

@@ -130,3 +130,26 @@ def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 def test_bad_params_are_rejected_before_running(param: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-f", str(REPO / "pipelines.yaml"), "run", "docs-report", "--local", "-p", param]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
+    from flows.render import as_mermaid, as_text
+
+    plan = plan_of("""
+        pipelines:
+          p:
+            stages:
+              first: {uses: python.call, with: {function: "tests.helpers.stagefns:numbers"}}
+              second:
+                uses: python.call
+                with: {function: "tests.helpers.stagefns:total"}
+                inputs: {values: first.output}
+              last:
+                uses: python.call
+                with: {function: "tests.helpers.stagefns:noop"}
+                after: [second]
+        """)
+    assert re.search(r"last +python\.call +after second", as_text(plan))
+    mermaid = as_mermaid(plan)
+    assert "s_second -.->|after| s_last" in mermaid
+    assert "s_first -->|output to values| s_second" in mermaid
