@@ -13,7 +13,6 @@ from typing import Any
 from flows.hashing import Unhashable, content_hash
 
 MISS = object()
-_MISS = MISS
 
 
 class ResultStore:
@@ -31,7 +30,7 @@ class ResultStore:
             with self._path(key).open("rb") as f:
                 return pickle.load(f)
         except Exception:  # missing, truncated by a full disk, or pickled from a since-changed class
-            return _MISS
+            return MISS
 
     def put(self, key: str, value: Any) -> None:
         path = self._path(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -92,16 +92,34 @@ def check_embedded(documents: list[Document], store: str) -> None:
         )
 
 
+def source_of(doc: Document) -> str:
+    return str(doc.meta.get("source", doc.id))
+
+
+def doc_id_of(doc: Document) -> str:
+    # Chunks carry the id of the document they came from; a new id means new content.
+    return str(doc.meta.get("doc_id", doc.id))
+
+
+def manifest_of(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """source -> its document ids, sorted and comma-joined: the one format stored and incoming are compared in
+    (pgvector builds the same string in SQL)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for source, doc_id in pairs:
+        found[source].add(doc_id)
+    return {source: ",".join(sorted(ids)) for source, ids in found.items()}
+
+
 def sync(backend: Backend, documents: list[Document], *, prune: bool) -> IndexReport:
     by_source: dict[str, list[Document]] = defaultdict(list)
     for d in documents:
-        by_source[str(d.meta.get("source", d.id))].append(d)
+        by_source[source_of(d)].append(d)
     with getattr(backend, "transaction", nullcontext)():
         return _sync(backend, by_source, prune)
 
 
 def _sync(backend: Backend, by_source: dict[str, list[Document]], prune: bool) -> IndexReport:
-    incoming = {source: _version(chunks) for source, chunks in by_source.items()}
+    incoming = manifest_of((source_of(d), doc_id_of(d)) for chunks in by_source.values() for d in chunks)
     stored = backend.manifest()
     unchanged = {s for s, v in incoming.items() if stored.get(s) == v}
     changed = {s for s in incoming if s in stored and s not in unchanged}
@@ -110,22 +128,17 @@ def _sync(backend: Backend, by_source: dict[str, list[Document]], prune: bool) -
     fresh = [d for s in sorted(set(incoming) - unchanged) for d in by_source[s]]
     backend.upsert(fresh)
     kept = {d.id for d in fresh}
-    backend.delete_ids([i for i in stale if i not in kept])
+    obsolete = [i for i in stale if i not in kept]
+    backend.delete_ids(obsolete)
     return IndexReport(
         sources_new=len(set(incoming) - set(stored)),
         sources_changed=len(changed),
         sources_unchanged=len(unchanged),
         sources_removed=len(removed),
         chunks_written=len(fresh),
-        chunks_deleted=len([i for i in stale if i not in kept]),
+        chunks_deleted=len(obsolete),
         chunks_total=backend.count(),
     )
-
-
-def _version(chunks: list[Document]) -> str:
-    # Chunks of one source carry the id of the document they came from; a new id means new content.
-    versions = {str(c.meta.get("doc_id", c.id)) for c in chunks}
-    return ",".join(sorted(versions))
 
 
 @dataclass(frozen=True)

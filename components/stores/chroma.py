@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import Backend, IndexStore, StoreError, StoreSettings
+from components.stores.base import Backend, IndexStore, StoreError, StoreSettings, manifest_of
 
 _PAGE = 5000
 
@@ -65,10 +65,8 @@ class ChromaBackend:
             offset += _PAGE
 
     def manifest(self) -> dict[str, str]:
-        found: dict[str, set[str]] = {}
-        for meta in self._all(["metadatas"])["metadatas"]:
-            found.setdefault(str(meta.get("source")), set()).add(str(meta.get("doc_id")))
-        return {s: ",".join(sorted(v)) for s, v in found.items()}
+        metas = self._all(["metadatas"])["metadatas"]
+        return manifest_of((str(m.get("source")), str(m.get("doc_id"))) for m in metas)
 
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         ids: list[str] = []

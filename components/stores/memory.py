@@ -9,7 +9,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import Backend, IndexStore, StoreError, StoreSettings, matches
+from components.stores.base import (
+    Backend,
+    IndexStore,
+    StoreError,
+    StoreSettings,
+    doc_id_of,
+    manifest_of,
+    matches,
+    source_of,
+)
 
 _collections: dict[str, dict[str, Document]] = {}
 _lock = threading.Lock()
@@ -23,14 +32,11 @@ class MemoryBackend:
         self._version = 0
 
     def manifest(self) -> dict[str, str]:
-        out: dict[str, set[str]] = {}
-        for d in self.rows.values():
-            out.setdefault(str(d.meta.get("source", d.id)), set()).add(str(d.meta.get("doc_id", d.id)))
-        return {s: ",".join(sorted(v)) for s, v in out.items()}
+        return manifest_of((source_of(d), doc_id_of(d)) for d in self.rows.values())
 
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         wanted = set(sources)
-        return [i for i, d in self.rows.items() if str(d.meta.get("source", d.id)) in wanted]
+        return [i for i, d in self.rows.items() if source_of(d) in wanted]
 
     def upsert(self, documents: list[Document]) -> None:
         dims = {len(d.embedding) for d in [*documents, *list(self.rows.values())[:1]] if d.embedding is not None}

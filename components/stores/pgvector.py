@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import Backend, IndexStore, StoreError, StoreSettings
+from components.stores.base import Backend, IndexStore, StoreError, StoreSettings, doc_id_of, source_of
 
 
 class PgvectorBackend:
@@ -69,6 +69,7 @@ class PgvectorBackend:
     def manifest(self) -> dict[str, str]:
         if not self._exists():
             return {}
+        # The same "sorted, comma-joined ids" format as base.manifest_of.
         rows = self.conn.execute(
             f"SELECT source, string_agg(DISTINCT doc_id, ',' ORDER BY doc_id) FROM {self.table} GROUP BY source"
         )
@@ -95,7 +96,7 @@ class PgvectorBackend:
             self._bump()
 
     def _row(self, d: Document) -> tuple[Any, ...]:
-        source, doc_id = str(d.meta.get("source", d.id)), str(d.meta.get("doc_id", d.id))
+        source, doc_id = source_of(d), doc_id_of(d)
         meta = json.dumps(d.meta, default=str).replace("\\u0000", "")
         return (d.id, source, doc_id, _text(d.content), meta, d.embedding)
 
