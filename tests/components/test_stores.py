@@ -21,6 +21,7 @@ from components.stores.chroma import ChromaSettings
 from components.stores.memory import MemorySettings
 from components.stores.pgvector import PgvectorSettings
 from tests.conftest import REPO
+from tests.helpers.files import write_tree
 
 
 @pytest.fixture(params=["memory", "chroma", pytest.param("pgvector", marks=pytest.mark.integration)])
@@ -45,12 +46,14 @@ def stored(settings) -> set[tuple[str, str]]:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "corpus"
-    root.mkdir()
-    (root / "cats.md").write_text("# Cats\n\nCats purr and sleep most of the day.\n\n## Food\n\nThey eat fish.\n")
-    (root / "dogs.md").write_text("# Dogs\n\nDogs bark at the mail carrier.\n")
-    (root / "birds.txt").write_text("Birds migrate south in winter.\n")
-    return root
+    return write_tree(
+        tmp_path / "corpus",
+        {
+            "cats.md": "# Cats\n\nCats purr and sleep most of the day.\n\n## Food\n\nThey eat fish.\n",
+            "dogs.md": "# Dogs\n\nDogs bark at the mail carrier.\n",
+            "birds.txt": "Birds migrate south in winter.\n",
+        },
+    )
 
 
 def test_ingesting_twice_writes_nothing_the_second_time(settings, folder: Path) -> None:

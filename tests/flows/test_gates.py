@@ -13,6 +13,7 @@ from components.stores.base import open_backend
 from components.stores.chroma import ChromaSettings
 from flows.gates.gxnames import CATALOG_FILE, generate
 from flows.local import run_local
+from tests.helpers.files import write_tree
 from tests.helpers.pipelines import FN
 
 INGEST = """
@@ -37,11 +38,13 @@ pipelines:
 
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.md").write_text("# Alpha\n\nThe first document has words.\n")
-    (folder / "b.md").write_text("# Beta\n\nThe second document has more words.\n")
-    return folder
+    return write_tree(
+        tmp_path / "docs",
+        {
+            "a.md": "# Alpha\n\nThe first document has words.\n",
+            "b.md": "# Beta\n\nThe second document has more words.\n",
+        },
+    )
 
 
 def ingest_plan(

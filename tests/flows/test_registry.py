@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from flows.load import load
 from flows.local import run_local
 from flows.plan import plan_pipeline
 from flows.registry import discover
+from tests.helpers.files import write_tree
 
 COMPONENT = '''
 from dataclasses import dataclass
@@ -39,21 +39,13 @@ class ShoutText(Component):
 '''
 
 
-def make_project(root: Path, files: dict[str, str]) -> Path:
-    for name, body in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(body))
-    return root
-
-
 def test_builtins_are_registered() -> None:
     names = discover().names()
     assert {"loader.files", "python.call", "sink.json"} <= set(names)
 
 
 def test_project_components_folder_is_discovered_and_runs(tmp_path: Path) -> None:
-    root = make_project(
+    root = write_tree(
         tmp_path / "proj",
         {
             "components/__init__.py": "",
@@ -78,7 +70,7 @@ def test_project_components_folder_is_discovered_and_runs(tmp_path: Path) -> Non
 
 
 def test_duplicate_component_names_are_an_error(tmp_path: Path) -> None:
-    root = make_project(
+    root = write_tree(
         tmp_path / "dup",
         {
             "components/one.py": COMPONENT.format(name="text.shout"),
@@ -90,13 +82,13 @@ def test_duplicate_component_names_are_an_error(tmp_path: Path) -> None:
 
 
 def test_a_project_component_may_not_take_a_builtin_name(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "clash", {"components/mine.py": COMPONENT.format(name="loader.files")})
+    root = write_tree(tmp_path / "clash", {"components/mine.py": COMPONENT.format(name="loader.files")})
     with pytest.raises(RegistryError, match="'loader.files' is defined twice: builtin components.loaders"):
         discover(root)
 
 
 def test_missing_type_hint_is_an_error(tmp_path: Path) -> None:
-    root = make_project(
+    root = write_tree(
         tmp_path / "hints",
         {
             "components/bad.py": """
@@ -115,19 +107,19 @@ def test_missing_type_hint_is_an_error(tmp_path: Path) -> None:
 
 
 def test_bad_name_is_an_error(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "name", {"components/bad.py": COMPONENT.format(name="Shout")})
+    root = write_tree(tmp_path / "name", {"components/bad.py": COMPONENT.format(name="Shout")})
     with pytest.raises(RegistryError, match="must look like 'family.variant'"):
         discover(root)
 
 
 def test_broken_module_is_reported_with_its_name(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "broken", {"components/oops.py": "def broken(:\n"})
+    root = write_tree(tmp_path / "broken", {"components/oops.py": "def broken(:\n"})
     with pytest.raises(RegistryError, match="cannot import component module 'dagwright_project_components.oops'"):
         discover(root)
 
 
 def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = make_project(
+    site = write_tree(
         tmp_path / "site",
         {
             "thirdparty_shout.py": COMPONENT.format(name="text.third"),

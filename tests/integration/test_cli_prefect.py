@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.helpers.files import write_tree
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +48,7 @@ pipelines:
 
 @pytest.fixture
 def notes_project(tmp_path: Path) -> Path:
-    docs = tmp_path / "notes"
-    docs.mkdir()
-    (docs / "a.md").write_text("# Alpha\nsome words here\n")
-    (docs / "b.md").write_text("# Beta\nmore words\n")
+    docs = write_tree(tmp_path / "notes", {"a.md": "# Alpha\nsome words here\n", "b.md": "# Beta\nmore words\n"})
     path = tmp_path / "pipelines.yaml"
     path.write_text(PIPELINE.format(source=docs, out=tmp_path / "out" / "report.json"))
     return path
