@@ -58,8 +58,8 @@ def fanout_yaml(n: int) -> str:
 
 
 def plans(folder: Path) -> dict:
-    from flows.load import load
-    from flows.plan import plan_project
+    from flows.language.load import load
+    from flows.plan.planner import plan_project
 
     path = folder / "pipelines.yaml"
     cached = chain_yaml(WIDTH).replace("chain:", "chain-cached:").replace("{cache: false}", "{cache: true}")
@@ -99,7 +99,7 @@ def bench_validate(repeat: int) -> None:
 
 
 def bench_local(all_plans: dict, repeat: int) -> None:
-    from flows.local import run_local
+    from flows.execute.local import run_local
 
     for name, plain in (("chain", plain_chain), ("fanout", plain_fanout)):
         plan = all_plans[name]
@@ -147,7 +147,7 @@ def handwritten_flows() -> dict[str, Callable[[], object]]:
 
 
 def bench_prefect(all_plans: dict, repeat: int) -> None:
-    from flows.prefect_executor import build_flow
+    from flows.prefect.executor import build_flow
 
     baseline = handwritten_flows()
     for name in ("chain", "fanout"):
@@ -211,7 +211,7 @@ class running_server:
     def __enter__(self) -> str:
         import socket
 
-        from flows.server import api_url, start_server, wait_healthy
+        from flows.prefect.server import api_url, start_server, wait_healthy
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -224,7 +224,7 @@ class running_server:
         return url
 
     def __exit__(self, *exc: object) -> None:
-        from flows.server import stop
+        from flows.prefect.server import stop
 
         stop(self.process)
 

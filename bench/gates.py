@@ -20,9 +20,9 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     from components.chunkers import SectionChunker
     from components.documents import Document
-    from flows.gates.catalog import resolve
-    from flows.gates.frames import to_frame
-    from flows.gates.run import validate_port
+    from flows.execute.frames import to_frame
+    from flows.execute.gates import validate_port
+    from flows.plan.checks import resolve
 
     paragraph = "Data quality gates keep bad rows from flowing downstream into stores and models. " * 3
     docs = [

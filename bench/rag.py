@@ -46,9 +46,9 @@ def pct(values: list[float], q: float) -> float:
 def bench_ingest() -> None:
     from components.chunkers import SectionChunker
     from components.embedders import minilm_embed
-    from flows.load import load
-    from flows.local import run_local
-    from flows.plan import plan_pipeline
+    from flows.execute.local import run_local
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
 
     folder = Path(tempfile.mkdtemp(prefix="dagwright-ingest-"))
     corpus = folder / "corpus"

@@ -39,8 +39,8 @@ def write_pipelines(tmp_path: Path):
 @pytest.fixture
 def plan_of(write_pipelines):
     """Plan pipeline ``name`` of a pipelines.yaml text written into a fresh project folder."""
-    from flows.load import load
-    from flows.plan import plan_pipeline
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
 
     def make(text: str, name: str = "p"):
         return plan_pipeline(load(write_pipelines(text)), name)
@@ -57,7 +57,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prefect server for the integration tier, started once per session the way `dagwright up` does."""
-    from flows.server import api_url, start_server, stop, wait_healthy
+    from flows.prefect.server import api_url, start_server, stop, wait_healthy
 
     state = tmp_path_factory.mktemp("prefect-state")
     port = free_port()

@@ -8,10 +8,10 @@ import re
 import pytest
 import yaml
 
-from flows.refs import ParamRef, placeholders, walk_strings
-from flows.registry import discover
-from flows.spec import Param, Stage
-from flows.stageparams import trial_params
+from flows.language.refs import ParamRef, placeholders, walk_strings
+from flows.language.spec import Param, Stage
+from flows.plan.registry import discover
+from flows.plan.stageparams import trial_params
 
 REGISTRY = discover()
 EXAMPLE = re.compile(r"```yaml\n(.*?)```", re.S)

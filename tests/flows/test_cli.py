@@ -133,7 +133,7 @@ def test_bad_params_are_rejected_before_running(param: str, message: str, capsys
 
 
 def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
-    from flows.render import as_mermaid, as_text
+    from flows.plan.render import as_mermaid, as_text
 
     plan = plan_of("""
         pipelines:

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from flows.local import run_local as run_in_process
-from flows.plan import Plan
-from flows.runtime import RunResult, StageResult
+from flows.execute.local import run_local as run_in_process
+from flows.execute.runtime import RunResult, StageResult
+from flows.plan.planner import Plan
 from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
 
 Runner = Callable[..., RunResult]
 
 
 def run_as_prefect_flow(plan: Plan, params: dict[str, Any] | None = None, **options: Any) -> RunResult:
-    from flows.prefect_executor import build_flow
+    from flows.prefect.executor import build_flow
 
     results: list[RunResult] = []
     build_flow(plan, options.get("reporter"), results, use_cache=options.get("use_cache", True))(

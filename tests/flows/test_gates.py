@@ -11,8 +11,8 @@ import pytest
 
 from components.stores.base import open_backend
 from components.stores.chroma import ChromaSettings
-from flows.gates.gxnames import CATALOG_FILE, generate
-from flows.local import run_local
+from flows.execute.local import run_local
+from flows.plan.gxnames import CATALOG_FILE, generate
 from tests.helpers.files import write_tree
 from tests.helpers.pipelines import FN
 

@@ -10,18 +10,18 @@ from typing import Any
 import pytest
 
 from components.documents import Document
-from flows.hashing import Unhashable, content_hash
-from flows.porttypes import compatible, type_name
-from flows.refs import EnvRef, MissingEnv, ParamRef, RefError, StageRef, parse_input, resolve
-from flows.spec import parse_duration
-from flows.yamlpos import load_yaml
+from flows.execute.hashing import Unhashable, content_hash
+from flows.language.refs import EnvRef, MissingEnv, ParamRef, RefError, StageRef, parse_input, resolve
+from flows.language.spec import parse_duration
+from flows.language.yamlpos import load_yaml
+from flows.plan.porttypes import compatible, type_name
 from tests.conftest import REPO
 
 
 def test_content_hash_is_stable_across_processes() -> None:
     value = "[Document.from_source('a.md', 'hello', title='A'), {'k': (1, 2.5, None)}, {3, 1}]"
     probe = (
-        "from components.documents import Document\nfrom flows.hashing import content_hash\n"
+        "from components.documents import Document\nfrom flows.execute.hashing import content_hash\n"
         f"print(content_hash({value}))"
     )
     runs = {

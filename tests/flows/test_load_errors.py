@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flows.errors import SpecError
-from flows.load import load
-from flows.plan import plan_project
+from flows.language.load import load
+from flows.plan.planner import plan_project
 
 CASES = Path(__file__).parent / "cases"
 BAD = sorted((CASES / "bad").glob("*.yaml"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from flows.errors import RegistryError
-from flows.load import load
-from flows.local import run_local
-from flows.plan import plan_pipeline
-from flows.registry import discover
+from flows.execute.local import run_local
+from flows.language.load import load
+from flows.plan.planner import plan_pipeline
+from flows.plan.registry import discover
 from tests.helpers.files import write_tree
 
 COMPONENT = '''

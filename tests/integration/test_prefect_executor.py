@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.prefect_executor import build_flow
-from flows.runtime import RunResult
+from flows.execute.runtime import RunResult
+from flows.prefect.executor import build_flow
 from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
 
 pytestmark = pytest.mark.integration

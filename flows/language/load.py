@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from flows.errors import DagwrightError, Problem, SpecError
-from flows.spec import Pipeline, PipelinesFile, Policies
-from flows.yamlpos import Loaded, Positions, load_yaml
+from flows.language.spec import Pipeline, PipelinesFile, Policies
+from flows.language.yamlpos import Loaded, Positions, load_yaml
 
 DEFAULT_FILE = "pipelines.yaml"
 

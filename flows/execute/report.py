@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from flows.runtime import Reporter, RunResult, StageResult
+from flows.execute.runtime import Reporter, RunResult, StageResult
 
 _MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
@@ -83,27 +83,6 @@ class ConsoleReporter:
 
     def stage_finished(self, result: StageResult) -> None:
         self._write(describe(result))
-
-
-class LogReporter:
-    """Stage events as Prefect log lines, so they show on the task and flow runs in the UI."""
-
-    def _logger(self) -> Any:
-        from prefect.logging import get_run_logger
-
-        return get_run_logger()
-
-    def stage_started(self, stage: str, attempt: int) -> None:
-        pass
-
-    def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._logger().warning(
-            "attempt %d failed: %s: %s; retrying in %gs", attempt, type(error).__name__, error, delay
-        )
-
-    def stage_finished(self, result: StageResult) -> None:
-        log = self._logger().error if result.status == "failed" else self._logger().info
-        log("%s", describe(result))
 
 
 class TeeReporter:

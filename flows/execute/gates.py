@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from flows.errors import DagwrightError
-from flows.gates.catalog import Check, port_kind
-from flows.gates.frames import rows_of, to_frame, without_rows
+from flows.execute.frames import rows_of, to_frame, without_rows
+from flows.plan.checks import Check, port_kind
 
 
 @dataclass(frozen=True)

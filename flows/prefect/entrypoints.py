@@ -1,6 +1,6 @@
 """Importable flows for Prefect deployments.
 
-A deployment names its flow by import path (``flows.entrypoints.rag_ingest``); the process that runs the flow
+A deployment names its flow by import path (``flows.prefect.entrypoints.rag_ingest``); the process that runs the flow
 imports this module and asks for that attribute, and we build the flow from pipelines.yaml on demand. The file
 comes from ``DAGWRIGHT_PIPELINES`` (set by ``dagwright deploy`` for the processes it starts) or ./pipelines.yaml.
 """
@@ -15,9 +15,9 @@ def __getattr__(attribute: str) -> Any:
         raise AttributeError(attribute)
     import os
 
-    from flows.load import find_pipelines_file, load
-    from flows.plan import plan_project
-    from flows.prefect_executor import build_flow, flow_function_name
+    from flows.language.load import find_pipelines_file, load
+    from flows.plan.planner import plan_project
+    from flows.prefect.executor import build_flow, flow_function_name
 
     file = find_pipelines_file(None).resolve()
     os.chdir(file.parent)  # relative paths in pipelines.yaml are relative to its folder, as under the CLI

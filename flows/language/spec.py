@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.refs import IDENTIFIER
+from flows.language.refs import IDENTIFIER
 
 ParamType = Literal["string", "integer", "number", "boolean", "list", "object"]
 PYTHON_TYPES: dict[str, type] = {

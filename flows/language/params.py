@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flows.errors import ParamError
-from flows.load import did_you_mean
-from flows.spec import Param
+from flows.language.load import did_you_mean
+from flows.language.spec import Param
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 

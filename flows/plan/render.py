@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flows.plan import Plan, PlannedStage
-from flows.refs import ParamRef, StageRef
+from flows.language.refs import ParamRef, StageRef
+from flows.plan.planner import Plan, PlannedStage
 
 
 def _source(ref: object) -> str:

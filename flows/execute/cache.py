@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows.hashing import Unhashable, content_hash
+from flows.execute.hashing import Unhashable, content_hash
 
 MISS = object()
 

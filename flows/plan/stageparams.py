@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from components.base import ComponentParams
 from flows.errors import DagwrightError
-from flows.load import reword, unknown_key_message
-from flows.refs import (
+from flows.language.load import reword, unknown_key_message
+from flows.language.refs import (
     EnvRef,
     MissingEnv,
     ParamRef,
@@ -21,7 +21,7 @@ from flows.refs import (
     resolve,
     walk_strings,
 )
-from flows.spec import Param
+from flows.language.spec import Param
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flows.gates.gxnames import gx_expectations
+from flows.plan.gxnames import gx_expectations
 
 Expectation = tuple[str, dict[str, Any]]  # (GX class name, kwargs)
 
@@ -160,7 +160,7 @@ def resolve(direction: str, port: str, kind: str | None, item: Any) -> Check:
         return _builtin(direction, port, kind, name, raw)
     if name in gx_expectations():
         return _gx(direction, port, kind, name, raw)
-    from flows.load import did_you_mean
+    from flows.language.load import did_you_mean
 
     known = [*BUILTINS, *gx_expectations()]
     raise CheckError(
@@ -208,7 +208,7 @@ def _gx(direction: str, port: str, kind: str | None, name: str, raw: dict[str, A
     unknown = sorted(set(raw) - allowed)
     missing = sorted(set(info["required"]) - set(raw))
     if unknown:
-        from flows.load import did_you_mean
+        from flows.language.load import did_you_mean
 
         raise CheckError(
             f"'{name}' takes no argument '{unknown[0]}'{did_you_mean(unknown[0], allowed)}; "
@@ -222,7 +222,7 @@ def _gx(direction: str, port: str, kind: str | None, name: str, raw: dict[str, A
 
 def describe_kind(port_type: Any) -> str:
     """The port's kind for messages: documents, answer, table, or its type when no check reads it."""
-    from flows.porttypes import type_name
+    from flows.plan.porttypes import type_name
 
     return port_kind(port_type) or f"{type_name(port_type)}, which no check reads"
 

@@ -1,5 +1,5 @@
 """The names and fields of Great Expectations' expectations, kept in gx_expectations.json so that validating a
-pipelines file never imports GX (~5-7 s). `python -m flows.gates.gxnames` regenerates the file; a test checks it
+pipelines file never imports GX (~5-7 s). `python -m flows.plan.gxnames` regenerates the file; a test checks it
 against the installed GX."""
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from flows.cache import ResultStore
 from flows.errors import StageFailed
-from flows.plan import Plan, PlannedStage
-from flows.runtime import (
+from flows.execute.cache import ResultStore
+from flows.execute.runtime import (
     NullReporter,
     Reporter,
     RunContext,
@@ -25,6 +24,7 @@ from flows.runtime import (
     default_store,
     execute_stage,
 )
+from flows.plan.planner import Plan, PlannedStage
 
 
 def run_local(

@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from components.base import Component, ComponentError, ComponentParams, Ports
-from flows import params as run_params
 from flows.errors import ParamError, Problem, SpecError
-from flows.gates.catalog import Check, CheckError, describe_kind, port_kind
-from flows.gates.catalog import resolve as resolve_check
-from flows.load import Locator, Project, did_you_mean
-from flows.porttypes import compatible, type_name
-from flows.refs import ParamRef, RefError, StageRef, parse_input, placeholders, walk_strings
-from flows.registry import Registry, discover
-from flows.spec import Pipeline, Policies, Stage, StageChecks, effective_policies
-from flows.stageparams import trial_params
+from flows.language import params as run_params
+from flows.language.load import Locator, Project, did_you_mean
+from flows.language.refs import ParamRef, RefError, StageRef, parse_input, placeholders, walk_strings
+from flows.language.spec import Pipeline, Policies, Stage, StageChecks, effective_policies
+from flows.plan.checks import Check, CheckError, describe_kind, port_kind
+from flows.plan.checks import resolve as resolve_check
+from flows.plan.porttypes import compatible, type_name
+from flows.plan.registry import Registry, discover
+from flows.plan.stageparams import trial_params
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flows.plan import Plan
-from flows.prefect_executor import ENTRYPOINT_MODULE, build_flow, flow_function_name
+from flows.plan.planner import Plan
+from flows.prefect.executor import ENTRYPOINT_MODULE, build_flow, flow_function_name
 
 
 def deployment_for(plan: Plan) -> Any:
@@ -36,7 +36,7 @@ def _schedules(plan: Plan) -> list[Any]:
     if schedule is None:
         return []
     if schedule.cron:
-        from flows.spec import CRON_ALIASES
+        from flows.language.spec import CRON_ALIASES
 
         cron = CRON_ALIASES.get(schedule.cron.strip(), schedule.cron)
         return [Cron(cron, timezone=schedule.timezone, active=schedule.active)]

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def enter_project(args: argparse.Namespace) -> None:
     """Work from the pipelines file's folder, so relative paths in it mean the same from anywhere (like dbt)."""
     if args.file:
-        from flows.load import find_pipelines_file
+        from flows.language.load import find_pipelines_file
 
         file = find_pipelines_file(args.file).resolve()
         os.chdir(file.parent)
@@ -90,15 +90,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
-    from flows.load import load
-    from flows.plan import plan_project
+    from flows.language.load import load
+    from flows.plan.planner import plan_project
 
     return plan_project(load(path or args.file))
 
 
 def _plan(args: argparse.Namespace) -> Any:
-    from flows.load import load
-    from flows.plan import plan_pipeline
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
 
     return plan_pipeline(load(args.file), args.pipeline)
 
@@ -128,7 +128,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from flows.render import as_mermaid, as_text
+    from flows.plan.render import as_mermaid, as_text
 
     plan = _plan(args)
     if args.mermaid:
@@ -150,13 +150,13 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.report import ConsoleReporter
+    from flows.execute.report import ConsoleReporter
 
     plan = _plan(args)
     params = plan.bind_params(_parse_params(args.param), from_text=True)  # bad params fail before any start-up
     print_notes([plan])
     if args.local:
-        from flows.local import run_local
+        from flows.execute.local import run_local
 
         print(f"running {plan.name} in process")
         result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=not args.no_cache)
@@ -167,8 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run stages and gates in process; stages that write (stores, sinks) only check their inputs."""
-    from flows.local import run_local
-    from flows.report import ConsoleReporter
+    from flows.execute.local import run_local
+    from flows.execute.report import ConsoleReporter
 
     plan = _plan(args)
     params = plan.bind_params(_parse_params(args.param), from_text=True)
@@ -180,11 +180,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) -> Any:
-    from flows.report import ConsoleReporter
+    from flows.execute.report import ConsoleReporter
 
     where = configure_prefect(plan.project_root, verbose=args.verbose)
     print(f"running {plan.name} as a Prefect flow on {where}", flush=True)
-    from flows.prefect_executor import build_flow
+    from flows.prefect.executor import build_flow
 
     results: list[Any] = []
     flow = build_flow(plan, ConsoleReporter(), results, use_cache=not args.no_cache)
@@ -199,8 +199,8 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
 
 def configure_prefect(project_root: Path, *, verbose: bool) -> str:
     """Point Prefect at a running server when there is one, else its temporary server; quiet its console."""
-    from flows.runtime import state_dir
-    from flows.server import api_url, is_healthy, prefect_env
+    from flows.execute.runtime import state_dir
+    from flows.prefect.server import api_url, is_healthy, prefect_env
 
     for key, value in prefect_env(state_dir(project_root)).items():
         os.environ.setdefault(key, value)
@@ -215,7 +215,7 @@ def configure_prefect(project_root: Path, *, verbose: bool) -> str:
 
 
 def _finish(plan: Any, result: Any) -> int:
-    from flows.report import summary_markdown
+    from flows.execute.report import summary_markdown
 
     print(summary_markdown(result).replace("**", ""))
     for stage in plan.stages:
@@ -239,14 +239,14 @@ def present(label: str, value: Any, limit: int = 300) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from flows.runtime import state_dir
-    from flows.server import run_up
+    from flows.execute.runtime import state_dir
+    from flows.prefect.server import run_up
 
     return run_up(state_dir(Path.cwd()), args.host, args.port, args.timeout)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from flows.load import did_you_mean, find_pipelines_file
+    from flows.language.load import did_you_mean, find_pipelines_file
 
     plans = _plans(args)
     unknown = [n for n in args.pipelines if n not in plans]
@@ -259,23 +259,23 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
     where = configure_prefect(chosen[0].project_root, verbose=True)
     print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
-    from flows.deploy import serve_plans
+    from flows.prefect.deploy import serve_plans
 
     serve_plans(chosen, str(find_pipelines_file(args.file)))
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from flows.registry import discover
-    from flows.schema import json_schema
+    from flows.plan.registry import discover
+    from flows.plan.schema import json_schema
 
     print(json.dumps(json_schema(discover(Path.cwd())), indent=2))
     return 0
 
 
 def cmd_components(args: argparse.Namespace) -> int:
-    from flows.catalog import describe_components
-    from flows.registry import discover
+    from flows.plan.catalog import describe_components
+    from flows.plan.registry import discover
 
     print(describe_components(discover(Path.cwd())))
     return 0

@@ -6,8 +6,8 @@ import inspect
 from typing import Any
 
 from components.base import Component, ComponentError
-from flows.porttypes import type_name
-from flows.registry import Registry
+from flows.plan.porttypes import type_name
+from flows.plan.registry import Registry
 
 
 def describe_components(registry: Registry) -> str:

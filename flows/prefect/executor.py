@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flows.errors import ParamError, StageFailed
-from flows.plan import Plan, PlannedStage
-from flows.report import summary_markdown, summary_rows
-from flows.runtime import (
+from flows.execute.report import summary_markdown, summary_rows
+from flows.execute.runtime import (
     Reporter,
     RunContext,
     RunResult,
@@ -25,8 +24,9 @@ from flows.runtime import (
     default_store,
     execute_stage,
 )
+from flows.plan.planner import Plan, PlannedStage
 
-ENTRYPOINT_MODULE = "flows.entrypoints"
+ENTRYPOINT_MODULE = "flows.prefect.entrypoints"
 
 
 def flow_function_name(pipeline: str) -> str:
@@ -87,7 +87,8 @@ def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callab
 def run_plan_in_flow(
     plan: Plan, arguments: dict[str, Any], reporter: Reporter | None, *, use_cache: bool = True
 ) -> RunResult:
-    from flows.report import LogReporter, TeeReporter
+    from flows.execute.report import TeeReporter
+    from flows.prefect.logs import LogReporter
 
     started = time.perf_counter()
     bound = plan.bind_params(arguments)
@@ -177,7 +178,7 @@ def publish_gate(stage: PlannedStage, report: Any) -> None:
     """A gate's results as a table artifact plus a markdown summary on the stage's task run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    from flows.report import gate_markdown, gate_rows
+    from flows.execute.report import gate_markdown, gate_rows
 
     key = f"{stage.id}-gate".lower().replace("_", "-")
     create_table_artifact(table=gate_rows(report), key=key, description=f"checks of stage {stage.id}")

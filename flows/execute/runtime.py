@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from components.base import Component, ComponentParams, split_outputs
-from flows.cache import MISS, ResultStore, cache_key, source_hash
 from flows.errors import StageFailed, StageTimeout
-from flows.hashing import content_hash
-from flows.plan import Plan, PlannedStage
-from flows.refs import ParamRef
-from flows.stageparams import resolve_params
+from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
+from flows.execute.hashing import content_hash
+from flows.language.refs import ParamRef
+from flows.plan.planner import Plan, PlannedStage
+from flows.plan.stageparams import resolve_params
 
 Status = Literal["completed", "cached", "checked", "failed", "skipped"]
 
@@ -129,7 +129,7 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
     """Run the stage's checks on its inputs or outputs (Great Expectations loads only when there are some)."""
     if not any(c.direction == direction for c in stage.checks):
         return values
-    from flows.gates.run import GateFailed, apply_gate
+    from flows.execute.gates import GateFailed, apply_gate
 
     try:
         values, report = apply_gate(stage, direction, values, ctx.quarantine_dir)

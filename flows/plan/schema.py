@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.registry import Registry
-from flows.spec import PipelinesFile
+from flows.language.spec import PipelinesFile
+from flows.plan.registry import Registry
 
 _DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}

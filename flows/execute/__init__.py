@@ -1,0 +1,1 @@
+"""Execution: the stage runtime, resources' lifecycle, the result cache, gates, the in-process executor, reports."""

@@ -1,0 +1,1 @@
+"""The pipelines language: YAML with positions, the typed spec, references and run parameters."""

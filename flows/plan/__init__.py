@@ -1,0 +1,1 @@
+"""Planning: the component registry and the planner passes that turn a spec into immutable plans."""
