@@ -8,7 +8,6 @@ import pkgutil
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -21,16 +20,66 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 PROJECT_PACKAGE = "dagwright_project_components"
 
 
-@dataclass(frozen=True)
 class Registry:
-    components: dict[str, type[Component]]
-    origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
+    """Every component visible from a project, by name.
+
+    Built-ins are known by name from ``components/index.py`` and their module is imported on first use: importing
+    all of them was about a third of `dagwright validate`'s start-up (bench/engine.py, issue 7). Entry points and
+    a project's own folder are imported at once, so their errors and name clashes show as before.
+    """
+
+    def __init__(self) -> None:
+        self.origins: dict[str, str] = {}  # name -> where it was found, for messages and `dagwright components`
+        self._loaded: dict[str, type[Component]] = {}
+        self._pending: dict[str, str] = {}  # built-in name -> its module, not imported yet
 
     def get(self, name: str) -> type[Component] | None:
-        return self.components.get(name)
+        if name in self._pending:
+            self._import_builtin(self._pending[name])
+        elif name not in self._loaded:
+            self._import_all()  # a class added to a built-in module before the index says so
+        return self._loaded.get(name)
 
     def names(self) -> list[str]:
         return sorted(self.components)
+
+    @property
+    def components(self) -> dict[str, type[Component]]:
+        self._import_all()
+        return self._loaded
+
+    def add_pending(self, name: str, module_name: str) -> None:
+        self._claim(name, f"builtin {module_name}")
+        self._pending[name] = module_name
+
+    def add(self, origin: str, cls: type[Component]) -> None:
+        _check(origin, cls)
+        if self._loaded.get(cls.name) is cls:
+            return
+        if self._pending.get(cls.name) != cls.__module__:
+            self._claim(cls.name, origin, cls)
+        self._pending.pop(cls.name, None)
+        self._loaded[cls.name] = cls
+
+    def _claim(self, name: str, origin: str, cls: type[Component] | None = None) -> None:
+        if name in self._pending and cls is not None:  # import the built-in so the message can name its class
+            self._import_builtin(self._pending[name])
+        if name in self.origins:
+            known = self._loaded.get(name)
+            raise RegistryError(
+                f"component name '{name}' is defined twice: {self.origins[name]}"
+                f"{f' ({known.__qualname__})' if known else ''} and {origin}"
+                f"{f' ({cls.__qualname__})' if cls else ''}; rename one"
+            )
+        self.origins[name] = origin
+
+    def _import_builtin(self, module_name: str) -> None:
+        for origin, cls in _classes_in(_import(module_name), origin=f"builtin {module_name}"):
+            self.add(origin, cls)
+
+    def _import_all(self) -> None:
+        for module_name in sorted(set(self._pending.values())):
+            self._import_builtin(module_name)
 
 
 _cache: dict[Path | None, Registry] = {}
@@ -48,24 +97,34 @@ def _build(project_root: Path | None) -> Registry:
     if project_root and str(project_root) not in sys.path:
         # User glue code (python.call) and project components import relative to the project folder.
         sys.path.insert(0, str(project_root))
-    found: dict[str, type[Component]] = {}
-    origins: dict[str, str] = {}
-    for origin, cls in _candidates(project_root):
-        _register(found, origins, origin, cls)
-    return Registry(found, origins)
+    registry = Registry()
+    for origin, cls in _candidates(project_root, registry):
+        registry.add(origin, cls)
+    return registry
 
 
-def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
+def _candidates(project_root: Path | None, registry: Registry) -> Iterator[tuple[str, type[Component]]]:
     import components as builtin
 
-    for module in _walk_package(builtin):
-        yield from _classes_in(module, origin=f"builtin {module.__name__}")
+    yield from _builtin_candidates(builtin, registry)
     yield from _entry_point_classes()
     if project_root:
         folder = project_root / "components"
         if folder.is_dir() and not _same_folder(folder, Path(builtin.__path__[0])):
             for module in _import_folder(folder):
                 yield from _classes_in(module, origin=f"project {module.__file__}")
+
+
+def _builtin_candidates(package: ModuleType, registry: Registry) -> Iterator[tuple[str, type[Component]]]:
+    """Index the listed modules' components without importing them; import the modules the index lacks."""
+    from components.index import BUILTINS
+
+    for module_name, names in BUILTINS.items():
+        for name in names:
+            registry.add_pending(name, module_name)
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        if info.name not in BUILTINS:
+            yield from _classes_in(_import(info.name), origin=f"builtin {info.name}")
 
 
 def _same_folder(a: Path, b: Path) -> bool:
@@ -126,18 +185,11 @@ def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Com
             yield origin, value
 
 
-def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:
+def _check(origin: str, cls: type[Component]) -> None:
     if not NAME_PATTERN.match(cls.name):
         raise RegistryError(f"{origin}: component name '{cls.name}' must look like 'family.variant' (lowercase)")
-    if cls.name in found and found[cls.name] is not cls:
-        raise RegistryError(
-            f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"
-            f" and {origin} ({cls.__qualname__}); rename one"
-        )
     if cls.has_static_ports():
         try:  # static ports: check the type hints now rather than at the first run
             cls.ports(cls.Params.model_construct())
         except ComponentError as exc:
             raise RegistryError(f"{origin}: {exc}") from None
-    found[cls.name] = cls
-    origins[cls.name] = origin

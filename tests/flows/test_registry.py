@@ -131,3 +131,28 @@ def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pyte
     registry = discover(tmp_path / "elsewhere")
     assert registry.origins["text.third"] == "entry point thirdparty_shout"
     sys.modules.pop("thirdparty_shout", None)
+
+
+def test_a_builtin_is_imported_on_first_use_and_listing_imports_all() -> None:
+    from flows.plan.registry import Registry
+
+    registry = Registry()
+    registry.add_pending("sink.json", "components.sinks")
+    assert registry.origins == {"sink.json": "builtin components.sinks"}
+    assert registry.get("sink.json").__name__ == "JsonSink"
+    assert registry.get("sink.nope") is None and registry.names() == ["sink.json"]
+
+
+def test_an_entry_point_may_not_take_a_builtin_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = write_tree(
+        tmp_path / "site",
+        {
+            "thirdparty_clash.py": COMPONENT.format(name="sink.json"),
+            "thirdparty_clash-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: thirdparty-clash\nVersion: 1.0\n",
+            "thirdparty_clash-1.0.dist-info/entry_points.txt": "[dagwright.components]\nclash = thirdparty_clash\n",
+        },
+    )
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(RegistryError, match=r"'sink.json' is defined twice: builtin components.sinks \(JsonSink\)"):
+        discover(tmp_path / "clash-elsewhere")
+    sys.modules.pop("thirdparty_clash", None)
