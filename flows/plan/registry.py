@@ -8,11 +8,11 @@ import pkgutil
 import re
 import sys
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from components.base import Component, ComponentError
+from flows.entrypoints import may_declare
 from flows.errors import RegistryError
 
 ENTRY_POINT_GROUP = "dagwright.components"
@@ -160,6 +160,10 @@ def _import_folder(folder: Path) -> Iterator[ModuleType]:
 
 
 def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:
+    if not may_declare(ENTRY_POINT_GROUP):
+        return  # importlib.metadata costs ~25 ms to import and scan (see flows/entrypoints.py)
+    from importlib.metadata import entry_points
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = ep.load()
