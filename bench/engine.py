@@ -3,7 +3,7 @@
     .venv/bin/python bench/engine.py            # all
     .venv/bin/python bench/engine.py --quick    # fewer repetitions
 
-1. `dagwright validate` of the shipped pipelines.yaml against `python -c pass` (target: under 0.5 s in all).
+1. `dagwright validate` of the shipped pipelines.yaml against `python -c pass` (goal: at most 8x, issue 7).
 2. A 20-stage chain and a 20-wide fan-out of no-op stages:
    - in-process executor against plain Python calls (target: under 1 ms of overhead per stage);
    - Prefect executor against the same tasks hand-written as a Prefect flow (target: at most 1.2x).
@@ -84,18 +84,49 @@ def plain_fanout() -> list[int]:
     return [noop(x) for _ in range(WIDTH - 1)]
 
 
+VALIDATE_GOAL = 8.0  # x `python -c pass` (issue 7)
+
+
 def bench_validate(repeat: int) -> None:
+    """Start-up of `dagwright validate` over `python -c pass`, alternated so load drifts hit both alike.
+
+    Our sources are byte-compiled first, as `pip install` does: this machine sets PYTHONDONTWRITEBYTECODE=1,
+    and compiling ~35 modules on every start had added ~60 ms to each run. CPU time is printed too: on a
+    shared machine it moves less than wall time."""
+    import compileall
+
+    for folder in ("flows", "components"):
+        compileall.compile_dir(REPO / folder, quiet=1)
     dagwright = str(Path(sys.executable).with_name("dagwright"))
-    shipped = str(REPO / "pipelines.yaml")
-    base = median_seconds(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)
-    ours = median_seconds(
-        lambda: subprocess.run([dagwright, "validate", shipped], check=True, stdout=subprocess.DEVNULL), repeat
-    )
-    verdict = "meets" if ours < 0.5 else "MISSES"
+    commands = {"base": [sys.executable, "-c", "pass"], "ours": [dagwright, "validate", str(REPO / "pipelines.yaml")]}
+    wall, cpu = alternate(commands, repeat)
+    ratio = wall["ours"] / wall["base"]
+    verdict = "meets" if ratio <= VALIDATE_GOAL else "MISSES"
     print(
-        f"validate: {ours * 1000:.0f} ms vs python -c pass {base * 1000:.0f} ms = {ours / base:.1f}x; "
-        f"{verdict} the 0.5 s target"
+        f"validate: {wall['ours'] * 1000:.0f} ms vs python -c pass {wall['base'] * 1000:.0f} ms = {ratio:.1f}x "
+        f"(CPU time {cpu['ours'] / cpu['base']:.1f}x); {verdict} the {VALIDATE_GOAL:g}x goal"
     )
+
+
+def alternate(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU seconds of each command, run in turn ``repeat`` times after one warm-up each."""
+    import resource
+
+    def child_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(repeat + 1):
+        for name, command in commands.items():
+            cpu, started = child_cpu(), time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            if round_:  # the first round warms the page cache
+                walls[name].append(time.perf_counter() - started)
+                cpus[name].append(child_cpu() - cpu)
+    median = statistics.median
+    return {n: median(t) for n, t in walls.items()}, {n: median(t) for n, t in cpus.items()}
 
 
 def bench_local(all_plans: dict, repeat: int) -> None:
