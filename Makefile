@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/gates.py
 	$(BIN)/python bench/rag.py
+	$(BIN)/python bench/peer.py
 
 up: setup
 	$(BIN)/dagwright up

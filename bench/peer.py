@@ -1,0 +1,141 @@
+"""Peer comparison (issue 7): rag-ingest's chunk -> embed -> index in dagwright against the same work written
+as a Haystack 3 indexing pipeline, in the same run.
+
+    .venv/bin/python bench/peer.py                        # 100 texts of the Lee corpus, 3 timed runs a side
+    .venv/bin/python bench/peer.py --docs 350 --repeat 5  # all of it (~10-30 min on a shared 2-core machine)
+
+Both sides get the same loaded documents (loader.files' output, read once) and run the same code in each step:
+dagwright's SectionChunker, the MiniLM ONNX embedder with its embedding cache off, and the Chroma store, each
+wrapped as a Haystack `@component`, so the difference is the frameworks' own overhead. Every run writes to a
+fresh Chroma folder. dagwright runs as users run it, with its default data-quality gates; a second dagwright
+line without them shows what the gates cost. Runs alternate (after one warm-up each: the ONNX session, Great
+Expectations' and Chroma's imports), and each number is a median. Goal: dagwright at least 1.0x Haystack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+CHUNKING = {"chunk_size": 254, "overlap": 32}  # as bench/rag.py ingest
+PEER_GOAL = 1.0
+
+
+def ingest_yaml(checks: bool) -> str:
+    """The pipeline under test; the one place to change when pipelines.yaml's store syntax changes."""
+    text = """\
+pipelines:
+  ingest:
+    params: {documents: {type: list}, store: {type: string}}
+    stages:
+      chunk:
+        uses: chunker.sections
+        with: {chunk_size: 254, overlap: 32}
+        inputs: {documents: '${params.documents}'}
+      embed:
+        uses: embedder.onnx
+        with: {cache: false}
+        inputs: {documents: chunk.output}
+      index:
+        uses: store.chroma
+        with: {path: '${params.store}', collection: ingest}
+        inputs: {documents: embed.output}
+"""
+    return text if checks else text.replace("        uses:", "        checks: false\n        uses:")
+
+
+def load_corpus(limit: int) -> list[Any]:
+    """The Lee corpus as loader.files reads it, once for both sides."""
+    from bench.rag import lee_background, lee_documents
+    from components.loaders import FileLoader
+
+    folder = Path(tempfile.mkdtemp(prefix="dagwright-peer-corpus-"))
+    for i, text in enumerate((lee_documents() + lee_background())[:limit]):
+        (folder / f"doc{i:03d}.txt").write_text(text)
+    return FileLoader(FileLoader.Params(path=str(folder))).run()
+
+
+def dagwright_runner(documents: list[Any], stores: Path, checks: bool) -> Callable[[], int]:
+    from flows.execute.local import run_local
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
+
+    project = Path(tempfile.mkdtemp(prefix="dagwright-peer-project-"))
+    (project / "pipelines.yaml").write_text(ingest_yaml(checks))
+    plan = plan_pipeline(load(project / "pipelines.yaml"), "ingest")
+
+    def run() -> int:
+        store = tempfile.mkdtemp(dir=stores)
+        result = run_local(plan, {"documents": documents, "store": store}, use_cache=False).raise_for_status()
+        return result.output("index", "report").chunks_total
+
+    return run
+
+
+def haystack_runner(documents: list[Any], stores: Path) -> Callable[[], int]:
+    from bench.peer_haystack import indexing_pipeline
+
+    def run() -> int:
+        pipeline = indexing_pipeline(tempfile.mkdtemp(dir=stores), CHUNKING)
+        return pipeline.run({"chunk": {"documents": documents}})["index"]["report"].chunks_total
+
+    return run
+
+
+def alternate(runners: dict[str, Callable[[], int]], repeat: int) -> dict[str, tuple[float, int]]:
+    """Median seconds and the chunk count of each runner, run in turn; the first round is a warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    chunks: dict[str, int] = {}
+    for round_ in range(repeat + 1):
+        for name, run in runners.items():
+            started = time.perf_counter()
+            chunks[name] = run()
+            if round_:
+                times[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(t), chunks[name]) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # 100 texts: ~110 chunks, ~10-20 s of embedding a run here, long enough that timer noise is small.
+    parser.add_argument("--docs", type=int, default=100, help="texts of the Lee corpus to use (it has 350)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs a side")
+    args = parser.parse_args()
+    os.environ.setdefault("DAGWRIGHT_HOME", tempfile.mkdtemp(prefix="dagwright-peer-home-"))
+    documents = load_corpus(args.docs)
+    stores = Path(tempfile.mkdtemp(prefix="dagwright-peer-stores-"))
+    runners = {
+        "dagwright": dagwright_runner(documents, stores, checks=True),
+        "haystack": haystack_runner(documents, stores),
+        "dagwright-nochecks": dagwright_runner(documents, stores, checks=False),
+    }
+    results = alternate(runners, args.repeat)
+    report(len(documents), results)
+
+
+def report(n_docs: int, results: dict[str, tuple[float, int]]) -> None:
+    counts = {chunks for _, chunks in results.values()}
+    assert len(counts) == 1, f"the sides indexed different chunk counts: {results}"
+    chunks = counts.pop()
+    rate = {name: chunks / seconds for name, (seconds, _) in results.items()}
+    ratio = rate["dagwright"] / rate["haystack"]
+    bare = rate["dagwright-nochecks"]
+    print(
+        f"peer ingest ({n_docs} docs -> {chunks} chunks, chunk -> embed -> index, median of alternated runs): "
+        f"dagwright {rate['dagwright']:.1f} chunks/s vs Haystack {rate['haystack']:.1f} chunks/s = {ratio:.2f}x; "
+        f"{'meets' if ratio >= PEER_GOAL else 'MISSES'} the {PEER_GOAL:g}x goal. Without its data-quality gates "
+        f"dagwright does {bare:.1f} chunks/s = {bare / rate['haystack']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
