@@ -15,6 +15,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.embedcache": (),
     "components.embedders": ("embedder.onnx", "embedder.onnx_text", "embedder.openai", "embedder.openai_text"),
     "components.generators": ("generator.openai",),
+    "components.htmltext": (),
     "components.index": (),
     "components.llmserver": (),
     "components.loaders": ("loader.files",),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import types
 import typing
@@ -51,6 +50,8 @@ def dotted(path: tuple[Any, ...]) -> str:
 
 
 def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
+    import difflib  # only for messages; not worth its import on every start-up
+
     close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
