@@ -76,6 +76,12 @@ class Outcome(NamedTuple):
     rows: set[int]  # the failing rows, by position in the port's value
 
 
+# A port that passes has no failing rows to find: GX's BASIC results carry the same observed values and counts
+# as COMPLETE ones for ~30% less time (45 -> 32 ms a port of 40 chunks, bench/peer.py), so only a port that
+# fails is validated again, to learn which rows failed.
+_FAILING_ROWS = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"]}
+
+
 def validate_port(checks: list[Check], frame: Any) -> list[Outcome]:
     """(check, success, observed, failing rows) for each check, validated in one GX run."""
     import great_expectations as gx
@@ -90,9 +96,9 @@ def validate_port(checks: list[Check], frame: Any) -> list[Outcome]:
                 frame = frame.assign(**{kwargs["column"]: None})  # a key no document has: every row fails
             suite.add_expectation(getattr(gxe, cls_name)(**kwargs, meta={"check": n}))
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"]}
-    )
+    result = batch.validate(suite, result_format="BASIC")
+    if not result.success:
+        result = batch.validate(suite, result_format=_FAILING_ROWS)
     outcome: dict[int, tuple[bool, list[str], set[int]]] = {n: (True, [], set()) for n in range(len(checks))}
     for r in result.results:
         n = int(r.expectation_config.meta["check"])

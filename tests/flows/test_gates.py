@@ -247,3 +247,18 @@ def test_check_runs_every_gate_but_writes_nothing(tmp_path: Path, docs: Path) ->
 
 def test_gx_catalog_matches_the_installed_great_expectations() -> None:
     assert json.loads(CATALOG_FILE.read_text()) == generate()
+
+
+def test_a_passing_port_reports_what_a_complete_validation_would() -> None:
+    from components.documents import Document
+    from flows.execute.frames import to_frame
+    from flows.execute.gates import validate_port
+    from flows.plan.checks import resolve
+
+    docs = [Document.from_source(f"d{i}.md", f"text {i}") for i in range(3)]
+    checks = [resolve("outputs", "output", "documents", c) for c in ({"count": {"min": 1}}, "unique_ids")]
+    outcomes = validate_port(checks, to_frame("documents", docs))
+    assert [(o.ok, o.observed, o.rows) for o in outcomes] == [
+        (True, "observed 3", set()),
+        (True, "0 of 3 rows unexpected", set()),
+    ]
