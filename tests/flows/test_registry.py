@@ -118,16 +118,21 @@ def test_broken_module_is_reported_with_its_name(tmp_path: Path) -> None:
         discover(root)
 
 
-def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def install_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, component: str) -> None:
+    """A distribution on sys.path whose dagwright.components entry point is ``module``, defining ``component``."""
     site = write_tree(
         tmp_path / "site",
         {
-            "thirdparty_shout.py": COMPONENT.format(name="text.third"),
-            "thirdparty_shout-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: thirdparty-shout\nVersion: 1.0\n",
-            "thirdparty_shout-1.0.dist-info/entry_points.txt": "[dagwright.components]\nshout = thirdparty_shout\n",
+            f"{module}.py": COMPONENT.format(name=component),
+            f"{module}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n",
+            f"{module}-1.0.dist-info/entry_points.txt": f"[dagwright.components]\nplugin = {module}\n",
         },
     )
     monkeypatch.syspath_prepend(str(site))
+
+
+def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_entry_point(tmp_path, monkeypatch, "thirdparty_shout", "text.third")
     registry = discover(tmp_path / "elsewhere")
     assert registry.origins["text.third"] == "entry point thirdparty_shout"
     sys.modules.pop("thirdparty_shout", None)
@@ -144,15 +149,7 @@ def test_a_builtin_is_imported_on_first_use_and_listing_imports_all() -> None:
 
 
 def test_an_entry_point_may_not_take_a_builtin_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    site = write_tree(
-        tmp_path / "site",
-        {
-            "thirdparty_clash.py": COMPONENT.format(name="sink.json"),
-            "thirdparty_clash-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: thirdparty-clash\nVersion: 1.0\n",
-            "thirdparty_clash-1.0.dist-info/entry_points.txt": "[dagwright.components]\nclash = thirdparty_clash\n",
-        },
-    )
-    monkeypatch.syspath_prepend(str(site))
+    install_entry_point(tmp_path, monkeypatch, "thirdparty_clash", "sink.json")
     with pytest.raises(RegistryError, match=r"'sink.json' is defined twice: builtin components.sinks \(JsonSink\)"):
         discover(tmp_path / "clash-elsewhere")
     sys.modules.pop("thirdparty_clash", None)
