@@ -1,5 +1,3 @@
-import sys
+from flows.cli.main import entry
 
-from flows.cli.main import main
-
-sys.exit(main())
+entry()

@@ -153,3 +153,16 @@ def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
     mermaid = as_mermaid(plan)
     assert "s_second -.->|after| s_last" in mermaid
     assert "s_first -->|output to values| s_second" in mermaid
+
+
+def test_the_executable_flushes_and_runs_atexit_when_it_skips_finalization() -> None:
+    probe = (
+        "import atexit, sys\nfrom flows.cli.main import entry\n"
+        "atexit.register(lambda: print('atexit ran'))\nsys.argv = ['dagwright', 'validate']\nentry()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["ok: 3 pipelines, 12 stages", "atexit ran"]
+    bad = [sys.executable, "-m", "flows.cli", "validate", "tests/flows/cases/bad/34-many-problems-at-once.yaml"]
+    failed = subprocess.run(bad, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ")
