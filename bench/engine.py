@@ -91,7 +91,7 @@ def bench_validate(repeat: int) -> None:
     """Start-up of `dagwright validate` over `python -c pass`, alternated so load drifts hit both alike.
 
     Our sources are byte-compiled first, as `pip install` does: this machine sets PYTHONDONTWRITEBYTECODE=1,
-    and compiling ~35 modules on every start had added ~60 ms to each run. CPU time is printed too: on a
+    and compiling our ~40 modules on every start added ~40-60 ms to each run. CPU time is printed too: on a
     shared machine it moves less than wall time."""
     import compileall
 
