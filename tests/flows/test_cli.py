@@ -16,16 +16,29 @@ from tests.conftest import REPO
 HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
 
 
+def probe(code: str, *args: str) -> list[str]:
+    """The output lines of ``code`` run by a fresh interpreter from the repository root."""
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()
+
+
 @pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"]])
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
-    probe = (
+    code = (
         "import sys\nfrom flows.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
     )
-    done = subprocess.run([sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert probe(code, *args)[-1] == "[]"
+
+
+def test_validate_imports_only_the_component_modules_it_uses() -> None:
+    code = (
+        "import sys\nfrom flows.cli import main\nmain(['validate'])\n"
+        "print('components.llmserver' in sys.modules, 'components.python' in sys.modules)"
+    )
+    assert probe(code)[-1] == "False True"
 
 
 def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,13 +169,11 @@ def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
 
 
 def test_the_executable_flushes_and_runs_atexit_when_it_skips_finalization() -> None:
-    probe = (
+    code = (
         "import atexit, sys\nfrom flows.cli.main import entry\n"
         "atexit.register(lambda: print('atexit ran'))\nsys.argv = ['dagwright', 'validate']\nentry()\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-2:] == ["ok: 3 pipelines, 12 stages", "atexit ran"]
+    assert probe(code)[-2:] == ["ok: 3 pipelines, 12 stages", "atexit ran"]
     bad = [sys.executable, "-m", "flows.cli", "validate", "tests/flows/cases/bad/34-many-problems-at-once.yaml"]
     failed = subprocess.run(bad, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2 and failed.stderr.startswith("error: ")
