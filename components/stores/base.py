@@ -124,6 +124,11 @@ class VectorStore(Resource):
                 "use another collection or re-create this one"
             )
 
+    def sync(self, documents: list[Document], *, prune: bool = True) -> IndexReport:
+        """Make the collection match ``documents`` (see the module docstring); one transaction where the backend
+        has them."""
+        return sync(self, documents, prune=prune)
+
     def derived(self, key: str, build: Callable[[], T]) -> T:
         """A value computed from the store's content (e.g. a BM25 index), rebuilt when the content changes, in
         this process or another."""
@@ -252,7 +257,7 @@ class WriteStore(Component):
 
     def run(self, documents: list[Document]) -> Indexed:
         store = self.resources.get(self.params.store, VectorStore)
-        return Indexed(sync(store, documents, prune=self.params.prune))
+        return Indexed(store.sync(documents, prune=self.params.prune))
 
 
 def matches(meta: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:

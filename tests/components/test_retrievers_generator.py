@@ -9,6 +9,7 @@ import pytest
 from components.documents import Document
 from components.embedders import OnnxEmbedding
 from components.generators import NO_CONTEXT_ANSWER, AnswerGenerator, OpenAIProvider
+from components.resources import opened
 from components.retrievers import BM25Retriever, DenseRetriever, HybridRetriever
 from components.stores.base import sync
 from components.stores.memory import MemoryStore
@@ -101,9 +102,9 @@ def test_local_llm_answers_with_cited_sources(store: Given, local_llm: OpenAIPro
 
 
 @pytest.fixture(scope="module")
-def local_llm() -> Iterator[OpenAIProvider]:
+def local_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenAIProvider]:
     """The embedded model, started by its resource for this module's tests and stopped after them."""
-    provider = open_resource(OpenAIProvider)
+    provider = opened(OpenAIProvider, root=REPO, state_dir=tmp_path_factory.mktemp("llm"))
     yield provider
     provider.close()
 
