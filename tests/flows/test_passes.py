@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from components.base import TokenWindowed, WindowFitted
 from flows.errors import SpecError
 from flows.language.load import load
 from flows.plan.passes import PASSES, PlanningContext
 from flows.plan.planner import plan_project
+from flows.plan.registry import discover
+from tests.helpers.files import write_tree
 
 TWO_STAGES = """
 pipelines:
@@ -49,3 +52,54 @@ def test_later_passes_see_what_earlier_ones_recorded(write_pipelines) -> None:
 def test_the_default_passes_plan_as_before(write_pipelines) -> None:
     plan = plan_project(load(write_pipelines(TWO_STAGES)))["p"]
     assert [s.id for s in plan.stages] == ["nums", "total"] and plan.stage("total").upstream == ("nums",)
+
+
+WINDOWED = '''
+from components.base import Component, ComponentParams, TokenWindowed
+from components.documents import Document
+
+
+class TinyEmbedder(Component, TokenWindowed):
+    """Reads 64 tokens of each text."""
+
+    name = "embedder.tiny"
+
+    @classmethod
+    def token_window(cls, params: ComponentParams) -> int:
+        return 64
+
+    def run(self, documents: list[Document]) -> list[Document]:
+        return documents
+'''
+
+
+def test_a_component_declaring_token_windowed_caps_the_chunker_feeding_it(tmp_path) -> None:
+    root = write_tree(
+        tmp_path / "proj",
+        {
+            "components/__init__.py": "",
+            "components/tiny.py": WINDOWED,
+            "pipelines.yaml": """
+            pipelines:
+              p:
+                stages:
+                  load: {uses: loader.files, with: {path: docs}}
+                  chunk: {uses: chunker.tokens, with: {chunk_size: 200, overlap: 40}, inputs: {documents: load.output}}
+                  embed: {uses: embedder.tiny, inputs: {documents: chunk.output}}
+            """,
+        },
+    )
+    plan = plan_project(load(root / "pipelines.yaml"), discover(root))["p"]
+    assert plan.stage("chunk").with_ == {"chunk_size": 62, "overlap": 15}
+    assert str(plan.notes[0]).endswith(
+        "chunk_size 200 exceeds the 64-token window of embedder.tiny; chunks are capped at 62 tokens "
+        "(the window less [CLS] and [SEP]), overlap 40 lowered to 15"
+    )
+
+
+def test_the_builtin_embedders_and_chunkers_declare_the_window_hooks() -> None:
+    registry = discover()
+    assert issubclass(registry.components["embedder.onnx"], TokenWindowed)
+    assert issubclass(registry.components["chunker.tokens"], WindowFitted)
+    assert issubclass(registry.components["chunker.sections"], WindowFitted)
+    assert not issubclass(registry.components["loader.files"], TokenWindowed | WindowFitted)

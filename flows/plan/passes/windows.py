@@ -1,18 +1,22 @@
-"""Pass: cap a chunker's chunk size at the token window of the embedders it feeds, and say so in a note."""
+"""Pass: cap a chunker's chunk size at the token window of the embedders it feeds, and say so in a note.
+
+Components take part by declaring the hooks of components.base: `TokenWindowed` (embedders) and
+`WindowFitted` (chunkers)."""
 
 from __future__ import annotations
 
+from components.base import TokenWindowed, WindowFitted
 from flows.language.refs import StageRef
 from flows.plan.passes.context import PlanningContext
 
 
 def fit_token_windows(ctx: PlanningContext) -> None:
     for sid in ctx.order or ():  # no order, no plan: nothing to fit
-        fit = getattr(ctx.components.get(sid), "fit_to_window", None)
-        if fit is None or sid not in ctx.params_of:
+        cls = ctx.components.get(sid)
+        if cls is None or not issubclass(cls, WindowFitted) or sid not in ctx.params_of:
             continue
         limit = _smallest_window_fed_by(ctx, sid)
-        change = fit(ctx.params_of[sid], *limit) if limit else None
+        change = cls.fit_to_window(ctx.params_of[sid], *limit) if limit else None
         if change:
             updates, note = change
             ctx.note(ctx.at("stages", sid, "with"), note)
@@ -24,9 +28,8 @@ def _smallest_window_fed_by(ctx: PlanningContext, sid: str) -> tuple[int, str] |
     windows = []
     for consumer, refs in ctx.inputs.items():
         cls = ctx.components.get(consumer)
-        if not hasattr(cls, "token_window") or consumer not in ctx.params_of:
+        if cls is None or not issubclass(cls, TokenWindowed) or consumer not in ctx.params_of:
             continue
         if any(isinstance(r, StageRef) and r.stage == sid for r in refs.values()):
-            window = cls.token_window(ctx.params_of[consumer])  # type: ignore[union-attr]
-            windows.append((window, ctx.pipeline.stages[consumer].uses))
+            windows.append((cls.token_window(ctx.params_of[consumer]), ctx.pipeline.stages[consumer].uses))
     return min(windows) if windows else None
