@@ -133,6 +133,31 @@ class WindowFitted(Protocol):
         ...
 
 
+@runtime_checkable
+class Presentable(Protocol):
+    """An output value that says how it is shown; the engine calls these instead of guessing from field names.
+    Values that are not Presentable are shown as a short repr."""
+
+    def present(self) -> str:
+        """Plain text for the terminal; one line is printed after the port's name, more lines below it."""
+        ...
+
+    def as_markdown(self) -> str:
+        """Markdown for UI artifacts."""
+        ...
+
+
+class Checkable:
+    """Base of output types that data-quality checks read as one row (an answer). ``check_kind`` is the port
+    kind in the check catalog (flows.plan.checks: which built-in checks apply), ``check_row()`` the row's columns
+    those checks read."""
+
+    check_kind: ClassVar[str]
+
+    def check_row(self) -> dict[str, Any]:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+
 def ports_of_callable(fn: Callable[..., Any], *, owner: str, skip_first: bool = False) -> Ports:
     """Derive ports from type hints; a missing hint is an error, as a port without a type cannot be checked."""
     try:

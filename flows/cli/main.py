@@ -226,14 +226,13 @@ def _finish(plan: Any, result: Any) -> int:
 
 
 def present(label: str, value: Any, limit: int = 300) -> str:
-    """A final output for the terminal: answers with their sources, anything else as a short repr."""
-    if hasattr(value, "text") and hasattr(value, "sources"):
-        lines = [f"{label}:", value.text, ""] + [
-            f"  [{s.n}] {s.source}{' > ' + ' > '.join(s.heading_path) if s.heading_path else ''}"
-            f"  (relevance {s.relevance:.2f}{', cited' if s.cited else ''})"
-            for s in value.sources
-        ]
-        return "\n".join(lines)
+    """A final output for the terminal: as the value presents itself (components.base.Presentable), else a short
+    repr."""
+    from components.base import Presentable
+
+    if isinstance(value, Presentable):
+        text = value.present()
+        return f"{label}:\n{text}" if "\n" in text else f"{label} = {text}"
     text = repr(value)
     return f"{label} = {text if len(text) <= limit else text[:limit] + f'... ({len(text)} chars)'}"
 
