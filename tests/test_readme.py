@@ -1,0 +1,32 @@
+"""README.md's examples are part of the contract: every ```yaml block in it (indented ones in docstrings too)
+is valid YAML."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+YAML_BLOCK = re.compile(r"^([ \t]*)```yaml\n(.*?)^\1```", re.S | re.M)
+
+
+def yaml_blocks() -> list[tuple[int, str]]:
+    """(line, text) of each ```yaml block, dedented as far as its fence is."""
+    return [(README.count("\n", 0, m.start()) + 1, textwrap.dedent(m.group(2))) for m in YAML_BLOCK.finditer(README)]
+
+
+def test_readme_has_yaml_examples() -> None:
+    assert len(yaml_blocks()) >= 3
+
+
+@pytest.mark.parametrize(("line", "text"), yaml_blocks(), ids=lambda v: f"line{v}" if isinstance(v, int) else "")
+def test_every_yaml_block_of_the_readme_parses(line: int, text: str) -> None:
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        pytest.fail(f"README.md:{line}: the ```yaml block is not valid YAML: {exc}")
