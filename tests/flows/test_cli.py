@@ -153,3 +153,30 @@ def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
     mermaid = as_mermaid(plan)
     assert "s_second -.->|after| s_last" in mermaid
     assert "s_first -->|output to values| s_second" in mermaid
+
+
+PLACEHOLDERS_IN_TYPED_FIELDS = """
+pipelines:
+  p:
+    params: {batch: 16, cache_on: true}
+    stages:
+      read: {uses: loader.files, with: {path: docs}}
+      embed:
+        uses: embedder.onnx
+        with: {batch_size: "${params.batch}", threads: "${env:EMBED_THREADS}", cache: "${params.cache_on}"}
+        inputs: {documents: read.output}
+"""
+
+
+def test_schema_accepts_placeholders_in_typed_with_fields_and_still_checks_plain_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import jsonschema
+    import yaml
+
+    main(["schema"])
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    doc = yaml.safe_load(PLACEHOLDERS_IN_TYPED_FIELDS)
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["pipelines"]["p"]["stages"]["embed"]["with"]["batch_size"] = "many"
+    assert list(validator.iter_errors(doc))
