@@ -91,7 +91,10 @@ def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.Cap
 
 def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:
     main(["schema"])
-    assert json.loads(capsys.readouterr().out) == json.loads((REPO / "docs/pipelines.schema.json").read_text())
+    fresh = json.loads(capsys.readouterr().out)
+    assert fresh == json.loads((REPO / "docs/pipelines.schema.json").read_text()), (
+        "docs/pipelines.schema.json is out of date with the components' params: run `make schema` and commit it"
+    )
 
 
 def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
