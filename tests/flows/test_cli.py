@@ -183,3 +183,9 @@ def test_schema_accepts_placeholders_in_typed_with_fields_and_still_checks_plain
     assert [e.message for e in validator.iter_errors(doc)] == []
     doc["pipelines"]["p"]["stages"]["embed"]["with"]["batch_size"] = "many"
     assert list(validator.iter_errors(doc))
+
+
+def test_make_schema_writes_the_committed_schema() -> None:
+    done = subprocess.run(["make", "-n", "schema"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "dagwright schema > docs/pipelines.schema.json" in done.stdout
