@@ -47,8 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="dagwright", description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows."
     )
     parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
-    parser.add_argument("-f", "--file", help="pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    file_help = "pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)"
+    parser.add_argument("-f", "--file", help=file_help)
+    # The same option after the command; SUPPRESS keeps a value given before the command when it is absent.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("-f", "--file", default=argparse.SUPPRESS, help=file_help)
+    sub = _Commands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True), after)
 
     p = sub.add_parser("validate", help="check a pipelines file; every problem with file:line:col")
     p.add_argument("path", nargs="?", help="pipelines file to check")
@@ -87,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
     sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
     return parser
+
+
+class _Commands:
+    """The subparsers, each given the options that may also come after the command."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
 
 
 def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:

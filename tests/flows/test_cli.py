@@ -189,3 +189,14 @@ def test_make_schema_writes_the_committed_schema() -> None:
     done = subprocess.run(["make", "-n", "schema"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert "dagwright schema > docs/pipelines.schema.json" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["-f", "--file"])
+def test_file_option_works_after_the_command_too(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert main(["list", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert "docs-report" in capsys.readouterr().out
+
+
+def test_file_option_after_the_command_wins_over_one_before(tmp_path: Path) -> None:
+    assert main(["-f", str(tmp_path / "nope.yaml"), "validate", "-f", str(REPO / "pipelines.yaml")]) == 0
