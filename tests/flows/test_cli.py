@@ -125,7 +125,7 @@ def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     ("param", "message"),
     [
         ("top=many", "param 'top': expected an integer, got 'many'"),
-        ("top=0", "param 'top': 0 is below the minimum 1.0"),
+        ("top=0", "param 'top': 0 is below the minimum 1\n"),
         ("tpo=3", "has no param 'tpo' (did you mean 'top'?)"),
         ("top", "--param takes NAME=VALUE, got 'top'"),
     ],

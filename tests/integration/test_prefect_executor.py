@@ -114,7 +114,7 @@ def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_
     results: list[RunResult] = []
     state = build_flow(plan, results=results)(n=50, return_state=True)
     assert state.is_failed()
-    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10.0"
+    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10"
     assert not results
 
 
