@@ -89,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_deploy)
 
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
-    sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
+    p = sub.add_parser("components", help="list components with params and ports")
+    p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
+    p.set_defaults(command=cmd_components)
     return parser
 
 
@@ -287,10 +289,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_components(args: argparse.Namespace) -> int:
-    from flows.plan.catalog import describe_components
+    from flows.plan.catalog import describe_components, markdown_list
     from flows.plan.registry import discover
 
-    print(describe_components(discover(Path.cwd())))
+    registry = discover(Path.cwd())
+    print(markdown_list(registry) if args.markdown else describe_components(registry))
     return 0
 
 
