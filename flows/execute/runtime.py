@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import threading
@@ -172,13 +173,23 @@ def _rows(values: Any) -> int | None:
 
 
 def count_rows(value: Any) -> int | None:
-    """Rows of a list-like or table value; None for scalars, strings and mappings."""
-    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
+    """Rows of a list-like or table value (documents, records, a DataFrame); None for scalars, strings, mappings
+    and vectors: an embedding's 384 numbers are one value, not 384 rows."""
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__") or _is_vector(value):
         return None
     try:
         return len(value)
     except TypeError:
         return None
+
+
+def _is_vector(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(x, numbers.Number) for x in value)
+    # A 1-D numpy array of numbers, recognised without importing numpy; a pandas Series (it has an index) is a
+    # column of rows.
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return getattr(value, "ndim", None) == 1 and kind is not None and kind in "biufc" and not hasattr(value, "index")
 
 
 def call_with_timeout(fn: Any, timeout: float | None, stage: str) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from components.documents import Document
 from flows.errors import ParamError
 from flows.execute.hashing import Unhashable, content_hash
+from flows.execute.runtime import count_rows
 from flows.language.params import coerce
 from flows.language.refs import EnvRef, MissingEnv, ParamRef, RefError, StageRef, parse_input, resolve
 from flows.language.spec import Param, parse_duration
@@ -156,3 +157,30 @@ def test_a_bound_is_shown_in_the_param_type(param: Param, value: Any, message: s
     with pytest.raises(ParamError) as caught:
         coerce("p", "n", param, value)
     assert str(caught.value) == f"pipeline 'p', param 'n': {message}"
+
+
+@pytest.mark.parametrize(
+    ("value", "rows"),
+    [
+        ([0.1, -0.2, 0.3], None),  # an embedding: one value, not three rows
+        ((1, 2), None),
+        ([Document("a", "x"), Document("b", "y")], 2),
+        ([{"id": 1}, {"id": 2}, {"id": 3}], 3),
+        ([[0.1, 0.2], [0.3, 0.4]], 2),  # a batch of vectors: one row each
+        ([], 0),
+        ("text", None),
+        ({"a": 1}, None),
+        (7, None),
+    ],
+)
+def test_count_rows_counts_records_not_the_numbers_of_a_vector(value: Any, rows: int | None) -> None:
+    assert count_rows(value) == rows
+
+
+def test_count_rows_of_arrays_and_frames() -> None:
+    import numpy as np
+    import pandas as pd
+
+    assert count_rows(np.zeros(384, dtype="float32")) is None
+    assert count_rows(np.zeros((5, 384))) == 5
+    assert count_rows(pd.DataFrame({"a": [1, 2, 3]})) == 3
