@@ -5,6 +5,7 @@ Every pass appends to one list of problems, so a user sees everything wrong with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from flows.language.spec import Pipeline, Policies, effective_policies
 from flows.plan.checks import Check
 from flows.plan.passes import PASSES, Pass, PlanningContext
 from flows.plan.registry import Registry, discover
+from flows.plan.resources import PlannedResource, plan_resources
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class PlannedStage:
     upstream: tuple[str, ...]  # every stage that must finish first (data edges and `after`)
     policies: Policies
     checks: tuple[Check, ...] = ()
+    resources: tuple[tuple[str, str], ...] = ()  # (param, resource name) for each resource it uses
 
     @property
     def cacheable(self) -> bool:
@@ -48,6 +51,8 @@ class Plan:
     project_root: Path
     file: str
     notes: tuple[Problem, ...] = ()  # adjustments the planner made, shown by validate and run
+    resources: Mapping[str, PlannedResource] = dataclasses.field(default_factory=dict)  # of the chosen profile
+    profile: str | None = None
 
     def stage(self, stage_id: str) -> PlannedStage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -75,10 +80,13 @@ def plan_project(
     """Plan every pipeline of a project with ``passes``; raises SpecError listing every problem in the file."""
     registry = registry or discover(project.root)
     locator = Locator(project.display, project.positions)
-    problems: list[Problem] = list(project.problems)
+    # Resources are the file's, shared by every pipeline: declared once, checked once.
+    resources, every_profile, resource_problems = plan_resources(project, registry, locator)
+    problems: list[Problem] = [*project.problems, *resource_problems]
     plans: dict[str, Plan] = {}
     for name, pipeline in project.spec.pipelines.items():
-        plan, found = _plan_one(PlanningContext(name, pipeline, project, registry, locator), passes)
+        ctx = PlanningContext(name, pipeline, project, registry, locator, resources, every_profile)
+        plan, found = _plan_one(ctx, passes)
         problems += found
         if plan is not None:
             plans[name] = plan
@@ -101,16 +109,20 @@ def _plan_one(ctx: PlanningContext, passes: Sequence[Pass]) -> tuple[Plan | None
     if ctx.problems or ctx.order is None:
         return None, ctx.problems
     stages = tuple(_planned_stage(ctx, sid) for sid in ctx.order)
-    root, file = ctx.project.root, ctx.project.display
-    return Plan(ctx.name, ctx.pipeline, stages, root, file, tuple(ctx.notes)), ctx.problems
+    used = {name for s in stages for _, name in s.resources}
+    resources = {n: r for n, r in ctx.resources.items() if n in used}
+    project = ctx.project
+    plan = Plan(
+        ctx.name, ctx.pipeline, stages, project.root, project.display, tuple(ctx.notes), resources, project.profile
+    )
+    return plan, ctx.problems
 
 
 def _planned_stage(ctx: PlanningContext, sid: str) -> PlannedStage:
     stage = ctx.pipeline.stages[sid]
     inputs = ctx.inputs[sid]
     upstream = sorted({r.stage for r in inputs.values() if isinstance(r, StageRef)} | set(stage.after))
-    policies = effective_policies(stage, ctx.pipeline.defaults, ctx.project.spec.defaults)
+    policies = effective_policies(stage, ctx.pipeline.defaults, ctx.project.defaults)
     with_ = {**stage.with_, **ctx.with_updates.get(sid, {})}
-    return PlannedStage(
-        sid, stage.uses, ctx.components[sid], with_, inputs, ctx.ports[sid], tuple(upstream), policies, ctx.checks[sid]
-    )
+    cls, ports, checks, uses = ctx.components[sid], ctx.ports[sid], ctx.checks[sid], ctx.resource_uses[sid]
+    return PlannedStage(sid, stage.uses, cls, with_, inputs, ports, tuple(upstream), policies, checks, uses)

@@ -9,12 +9,14 @@ import pkgutil
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from components.base import Component, ComponentError
+from components.resources import Resource
 from flows.errors import RegistryError
 
 ENTRY_POINT_GROUP = "dagwright.components"
@@ -29,12 +31,16 @@ BUILTIN_DIR = Path(inspect.getfile(Component)).resolve().parent
 class Registry:
     components: dict[str, type[Component]]
     origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
+    resource_types: dict[str, type[Resource]] = field(default_factory=dict)
 
     def get(self, name: str) -> type[Component] | None:
         return self.components.get(name)
 
     def names(self) -> list[str]:
         return sorted(self.components)
+
+    def resource_type(self, name: str) -> type[Resource] | None:
+        return self.resource_types.get(name)
 
 
 _cache: dict[Path | None, Registry] = {}
@@ -54,9 +60,13 @@ def _build(project_root: Path | None) -> Registry:
         sys.path.insert(0, str(project_root))
     found: dict[str, type[Component]] = {}
     origins: dict[str, str] = {}
+    resource_types: dict[str, type[Resource]] = {}
     for origin, cls in _candidates(project_root):
-        _register(found, origins, origin, cls)
-    return Registry(found, origins)
+        if issubclass(cls, Resource):
+            _register_resource(resource_types, origins, origin, cls)
+        else:
+            _register(found, origins, origin, cls)
+    return Registry(found, origins, resource_types)
 
 
 def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
@@ -117,21 +127,37 @@ def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:
         origin = f"entry point {ep.value}"
         if isinstance(target, ModuleType):
             yield from _classes_in(target, origin=origin)
-        elif isinstance(target, type) and issubclass(target, Component):
+        elif isinstance(target, type) and issubclass(target, Component | Resource):
             yield origin, target
         else:
             raise RegistryError(f"entry point '{ep.name} = {ep.value}' is neither a Component class nor a module")
 
 
-def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Component]]]:
+def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Any]]]:
+    """Components and resource types defined in ``module`` (abstract bases have no name and are skipped)."""
     for value in vars(module).values():
         if (
             isinstance(value, type)
-            and issubclass(value, Component)
+            and issubclass(value, Component | Resource)
             and value.__module__ == module.__name__
             and value.name
+            and not inspect.isabstract(value)
         ):
             yield origin, value
+
+
+def _register_resource(
+    found: dict[str, type[Resource]], origins: dict[str, str], origin: str, cls: type[Resource]
+) -> None:
+    if not NAME_PATTERN.match(cls.name):
+        raise RegistryError(f"{origin}: resource type '{cls.name}' must look like 'family.variant' (lowercase)")
+    if cls.name in found and found[cls.name] is not cls:
+        raise RegistryError(
+            f"resource type '{cls.name}' is defined twice: {origins['resource:' + cls.name]} "
+            f"({found[cls.name].__qualname__}) and {origin} ({cls.__qualname__}); rename one"
+        )
+    found[cls.name] = cls
+    origins["resource:" + cls.name] = origin
 
 
 def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:

@@ -25,7 +25,8 @@ def json_schema(registry: Registry) -> dict[str, Any]:
     _allow_param_shorthand(defs)
     for model in defs.values():
         _allow_duration_strings(model)
-    _component_params(defs["Stage"], registry, defs)
+    _settings_by_uses(defs["Stage"], {n: c.Params for n, c in registry.components.items()}, defs)
+    _settings_by_uses(defs["ResourceSpec"], {n: c.Params for n, c in registry.resource_types.items()}, defs)
     return schema
 
 
@@ -41,18 +42,20 @@ def _allow_duration_strings(model: dict[str, Any]) -> None:
             prop["anyOf"].append(_DURATION)
 
 
-def _component_params(stage: dict[str, Any], registry: Registry, defs: dict[str, Any]) -> None:
-    stage["properties"]["uses"]["examples"] = registry.names()
+def _settings_by_uses(model: dict[str, Any], params_of: dict[str, Any], defs: dict[str, Any]) -> None:
+    """`with` checked against the Params of whatever `uses` names (a component for a stage, a type for a
+    resource)."""
+    model["properties"]["uses"]["examples"] = sorted(params_of)
     conditions = []
-    for name in registry.names():
-        params = registry.components[name].Params.model_json_schema(by_alias=True)
+    for name in sorted(params_of):
+        params = params_of[name].model_json_schema(by_alias=True)
         nested = params.pop("$defs", {})
-        for model in [params, *nested.values()]:
-            _allow_placeholders(model)
-        # Nested models (a retriever's store settings) refer to "#/$defs/...": hoist them to the root.
+        for settings in [params, *nested.values()]:
+            _allow_placeholders(settings)
+        # Nested models refer to "#/$defs/...": hoist them to the root.
         defs.update(nested)
         conditions.append({"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}})
-    stage["allOf"] = conditions
+    model["allOf"] = conditions
 
 
 def _allow_placeholders(node: dict[str, Any]) -> None:

@@ -159,14 +159,16 @@ def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
 
 
 PLACEHOLDERS_IN_TYPED_FIELDS = """
+resources:
+  minilm: {uses: embedding.onnx, with: {batch_size: "${env:EMBED_BATCH}"}}
 pipelines:
   p:
-    params: {batch: 16, cache_on: true}
+    params: {size: 200, headers: true}
     stages:
-      read: {uses: loader.files, with: {path: docs}}
-      embed:
-        uses: embedder.onnx
-        with: {batch_size: "${params.batch}", threads: "${env:EMBED_THREADS}", cache: "${params.cache_on}"}
+      read: {uses: loader.files, with: {path: docs, max_files: "${params.size}"}}
+      chunk:
+        uses: chunker.tokens
+        with: {chunk_size: "${params.size}", overlap: "${env:OVERLAP}", source_header: "${params.headers}"}
         inputs: {documents: read.output}
 """
 
@@ -181,7 +183,10 @@ def test_schema_accepts_placeholders_in_typed_with_fields_and_still_checks_plain
     validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
     doc = yaml.safe_load(PLACEHOLDERS_IN_TYPED_FIELDS)
     assert [e.message for e in validator.iter_errors(doc)] == []
-    doc["pipelines"]["p"]["stages"]["embed"]["with"]["batch_size"] = "many"
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = "many"
+    assert list(validator.iter_errors(doc))
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = 200
+    doc["resources"]["minilm"]["with"]["batch_size"] = "many"
     assert list(validator.iter_errors(doc))
 
 

@@ -65,7 +65,7 @@ class TinyEmbedder(Component, TokenWindowed):
     name = "embedder.tiny"
 
     @classmethod
-    def token_window(cls, params: ComponentParams) -> int:
+    def token_window(cls, params: ComponentParams, resources: object) -> int:
         return 64
 
     def run(self, documents: list[Document]) -> list[Document]:
@@ -99,7 +99,7 @@ def test_a_component_declaring_token_windowed_caps_the_chunker_feeding_it(tmp_pa
 
 def test_the_builtin_embedders_and_chunkers_declare_the_window_hooks() -> None:
     registry = discover()
-    assert issubclass(registry.components["embedder.onnx"], TokenWindowed)
+    assert issubclass(registry.components["embedder.documents"], TokenWindowed)
     assert issubclass(registry.components["chunker.tokens"], WindowFitted)
     assert issubclass(registry.components["chunker.sections"], WindowFitted)
     assert not issubclass(registry.components["loader.files"], TokenWindowed | WindowFitted)

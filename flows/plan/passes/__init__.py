@@ -15,6 +15,7 @@ from flows.plan.passes.edges import check_edges
 from flows.plan.passes.order import order_stages
 from flows.plan.passes.params import check_params
 from flows.plan.passes.resolve import resolve_components
+from flows.plan.passes.resources import check_resources
 from flows.plan.passes.windows import fit_token_windows
 
 Pass = Callable[[PlanningContext], None]
@@ -24,6 +25,7 @@ PASSES: tuple[Pass, ...] = (
     check_params,  # param defaults, `with`, ports
     check_edges,  # inputs, edge types, required inputs, `after`
     resolve_checks,  # data-quality checks per port
+    check_resources,  # the resources stages name: exist under every profile, of the kind needed
     order_stages,  # topological order, cycles
     fit_token_windows,  # chunk sizes capped at downstream token windows (notes, not problems)
 )

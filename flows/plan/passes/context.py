@@ -12,6 +12,7 @@ from flows.language.refs import ParamRef, StageRef
 from flows.language.spec import Pipeline
 from flows.plan.checks import Check
 from flows.plan.registry import Registry
+from flows.plan.resources import Resolved
 
 
 @dataclass
@@ -24,6 +25,8 @@ class PlanningContext:
     project: Project
     registry: Registry
     locator: Locator
+    resources: Resolved = field(default_factory=dict)  # the file's, under the chosen profile
+    every_profile: dict[str | None, Resolved] = field(default_factory=dict)  # for checking stages under each
     problems: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)  # adjustments the planner made, shown by validate and run
     components: dict[str, type[Component]] = field(default_factory=dict)  # only the stages whose `uses` resolved
@@ -31,6 +34,7 @@ class PlanningContext:
     ports: dict[str, Ports] = field(default_factory=dict)
     inputs: dict[str, dict[str, ParamRef | StageRef]] = field(default_factory=dict)  # stages whose refs all parse
     checks: dict[str, tuple[Check, ...]] = field(default_factory=dict)
+    resource_uses: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (param, resource name)
     with_updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # `with` values a pass changed
     order: list[str] | None = None  # a topological order, once no cycle was found
 

@@ -25,11 +25,14 @@ def fit_token_windows(ctx: PlanningContext) -> None:
 
 def _smallest_window_fed_by(ctx: PlanningContext, sid: str) -> tuple[int, str] | None:
     """(tokens, component) of the smallest token window among the stages that take ``sid``'s output."""
+    settings = {n: (r.type, r.settings) for n, r in ctx.resources.items() if r.settings is not None}
     windows = []
     for consumer, refs in ctx.inputs.items():
         cls = ctx.components.get(consumer)
         if cls is None or not issubclass(cls, TokenWindowed) or consumer not in ctx.params_of:
             continue
         if any(isinstance(r, StageRef) and r.stage == sid for r in refs.values()):
-            windows.append((cls.token_window(ctx.params_of[consumer]), ctx.pipeline.stages[consumer].uses))
+            window = cls.token_window(ctx.params_of[consumer], settings)
+            if window is not None:  # a model whose window is unknown until it runs
+                windows.append((window, ctx.pipeline.stages[consumer].uses))
     return min(windows) if windows else None
