@@ -124,5 +124,6 @@ def _planned_stage(ctx: PlanningContext, sid: str) -> PlannedStage:
     upstream = sorted({r.stage for r in inputs.values() if isinstance(r, StageRef)} | set(stage.after))
     policies = effective_policies(stage, ctx.pipeline.defaults, ctx.project.defaults)
     with_ = {**stage.with_, **ctx.with_updates.get(sid, {})}
-    cls, ports, checks, uses = ctx.components[sid], ctx.ports[sid], ctx.checks[sid], ctx.resource_uses[sid]
+    checks, uses = ctx.checks.get(sid, ()), ctx.resource_uses.get(sid, ())  # () when run without those passes
+    cls, ports = ctx.components[sid], ctx.ports[sid]
     return PlannedStage(sid, stage.uses, cls, with_, inputs, ports, tuple(upstream), policies, checks, uses)
