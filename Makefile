@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-unit lint format bench up clean
+.PHONY: setup run test test-unit lint format schema bench up clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## The committed JSON Schema of pipelines.yaml; run it after adding or changing a component's params.
+schema: setup
+	$(BIN)/dagwright schema > docs/pipelines.schema.json
 
 bench: setup
 	$(BIN)/python bench/engine.py

@@ -36,7 +36,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -124,6 +124,54 @@ class Component:
     def fingerprint(cls, params: ComponentParams) -> str:
         """Extra text folded into the cache key (e.g. the source of user code a component calls)."""
         return ""
+
+
+@runtime_checkable
+class TokenWindowed(Protocol):
+    """A component that reads at most a window of tokens of each text (an embedder). Declared by subclassing, so
+    the planner can fit the chunkers that feed it."""
+
+    @classmethod
+    def token_window(cls, params: ComponentParams, resources: Mapping[str, tuple[type, ComponentParams]]) -> int | None:
+        """How many tokens of a text the component reads with these params, special tokens included; None when
+        unknown before it runs. ``resources`` maps each declared resource's name to its (type, settings)."""
+        ...
+
+
+@runtime_checkable
+class WindowFitted(Protocol):
+    """A component whose outputs can be made to fit a downstream token window (a chunker). Declared by subclassing."""
+
+    @classmethod
+    def fit_to_window(cls, params: ComponentParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
+        """The `with` changes that make outputs fit ``window`` tokens of ``consumer``, and the note that says so;
+        None when they fit already."""
+        ...
+
+
+@runtime_checkable
+class Presentable(Protocol):
+    """An output value that says how it is shown; the engine calls these instead of guessing from field names.
+    Values that are not Presentable are shown as a short repr."""
+
+    def present(self) -> str:
+        """Plain text for the terminal; one line is printed after the port's name, more lines below it."""
+        ...
+
+    def as_markdown(self) -> str:
+        """Markdown for UI artifacts."""
+        ...
+
+
+class Checkable:
+    """Base of output types that data-quality checks read as one row (an answer). ``check_kind`` is the port
+    kind in the check catalog (flows.plan.checks: which built-in checks apply), ``check_row()`` the row's columns
+    those checks read."""
+
+    check_kind: ClassVar[str]
+
+    def check_row(self) -> dict[str, Any]:  # pragma: no cover - always overridden
+        raise NotImplementedError
 
 
 def ports_of_callable(fn: Callable[..., Any], *, owner: str, skip_first: bool = False) -> Ports:

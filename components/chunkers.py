@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, WindowFitted
 from components.documents import Document
 from components.models import minilm_tokenizer
 
@@ -57,7 +57,7 @@ def windows(text: str, params: ChunkerParams) -> list[str]:
     return out
 
 
-class _Chunker(Component):
+class _Chunker(Component, WindowFitted):
     Params = ChunkerParams
     default_checks = {
         "outputs": {

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, TokenWindowed
 from components.documents import Document
 from components.embedcache import EmbeddingCache, text_hash
 from components.models import MINILM_DIMS, MINILM_WINDOW, minilm_model, minilm_tokenizer
@@ -220,7 +220,7 @@ def window_of(params: EmbedderParams, resources: Mapping[str, tuple[type[Resourc
     return found[0].token_window(found[1])
 
 
-class EmbedDocuments(Component):
+class EmbedDocuments(Component, TokenWindowed):
     """Embeds each document's text with an embedding model resource; vectors are normalized.
 
     Example:

@@ -12,11 +12,11 @@ import re
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Checkable, Component, ComponentParams, Presentable
 from components.documents import Document
 from components.prompts import load_prompt
 from components.resources import Resource, Uses
@@ -39,7 +39,9 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(Checkable, Presentable):
+    check_kind: ClassVar[str] = "answer"  # text_length and sources_present apply
+
     question: str
     text: str
     sources: list[Source]
@@ -48,6 +50,25 @@ class Answer:
     model: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def check_row(self) -> dict[str, Any]:
+        return {"content": self.text.strip(), "sources": len(self.sources)}
+
+    def present(self) -> str:
+        return "\n".join([self.text, "", *(f"  [{s.n}] {_where(s)}  ({_relevance(s)})" for s in self.sources)])
+
+    def as_markdown(self) -> str:
+        lines = [self.text, "", "**Sources**", ""]
+        return "\n".join(lines + [f"{s.n}. {_where(s)} ({_relevance(s)})" for s in self.sources])
+
+
+def _where(source: Source) -> str:
+    return " > ".join([source.source, *source.heading_path])
+
+
+def _relevance(source: Source) -> str:
+    shown = "n/a" if source.relevance is None else f"{source.relevance:.2f}"
+    return f"relevance {shown}{', cited' if source.cited else ''}"
 
 
 @dataclass(frozen=True)

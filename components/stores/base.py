@@ -12,6 +12,7 @@ failure half way leaves the previous content findable (pgvector runs it all in o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from abc import abstractmethod
 from collections import defaultdict
@@ -22,7 +23,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, Presentable
 from components.documents import Document
 from components.resources import Resource, Uses
 
@@ -145,7 +146,7 @@ StoreRef = Annotated[str, Uses(VectorStore)]
 
 
 @dataclass(frozen=True)
-class IndexReport:
+class IndexReport(Presentable):
     """What a sync did, by document source and by chunk."""
 
     sources_new: int
@@ -155,6 +156,13 @@ class IndexReport:
     chunks_written: int
     chunks_deleted: int
     chunks_total: int
+
+    def present(self) -> str:
+        return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
+
+    def as_markdown(self) -> str:
+        rows = [f"| {f.name} | {getattr(self, f.name)} |" for f in dataclasses.fields(self)]
+        return "\n".join(["| | |", "|---|---:|", *rows])
 
 
 def check_embedded(documents: list[Document], store: str) -> None:

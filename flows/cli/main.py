@@ -56,11 +56,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="dagwright", description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows."
     )
     parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
-    parser.add_argument("-f", "--file", help="pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)")
-    parser.add_argument(
-        "--profile", help="profile whose resources and defaults override the file's (default: $DAGWRIGHT_PROFILE)"
-    )
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    file_help = "pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)"
+    profile_help = "profile whose resources and defaults override the file's (default: $DAGWRIGHT_PROFILE)"
+    parser.add_argument("-f", "--file", help=file_help)
+    parser.add_argument("--profile", help=profile_help)
+    # The same options after the command; SUPPRESS keeps a value given before the command when it is absent.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("-f", "--file", default=argparse.SUPPRESS, help=file_help)
+    after.add_argument("--profile", default=argparse.SUPPRESS, help=profile_help)
+    sub = _Commands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True), after)
 
     p = sub.add_parser("validate", help="check a pipelines file; every problem with file:line:col")
     p.add_argument("path", nargs="?", help="pipelines file to check")
@@ -101,8 +105,20 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_resources)
 
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
-    sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
+    p = sub.add_parser("components", help="list components with params and ports")
+    p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
+    p.set_defaults(command=cmd_components)
     return parser
+
+
+class _Commands:
+    """The subparsers, each given the options that may also come after the command."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
 
 
 def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
@@ -264,14 +280,13 @@ def _finish(plan: Any, result: Any) -> int:
 
 
 def present(label: str, value: Any, limit: int = 300) -> str:
-    """A final output for the terminal: answers with their sources, anything else as a short repr."""
-    if hasattr(value, "text") and hasattr(value, "sources"):
-        lines = [f"{label}:", value.text, ""] + [
-            f"  [{s.n}] {s.source}{' > ' + ' > '.join(s.heading_path) if s.heading_path else ''}"
-            f"  (relevance {s.relevance:.2f}{', cited' if s.cited else ''})"
-            for s in value.sources
-        ]
-        return "\n".join(lines)
+    """A final output for the terminal: as the value presents itself (components.base.Presentable), else a short
+    repr."""
+    from components.base import Presentable
+
+    if isinstance(value, Presentable):
+        text = value.present()
+        return f"{label}:\n{text}" if "\n" in text else f"{label} = {text}"
     text = repr(value)
     return f"{label} = {text if len(text) <= limit else text[:limit] + f'... ({len(text)} chars)'}"
 
@@ -314,10 +329,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_components(args: argparse.Namespace) -> int:
-    from flows.plan.catalog import describe_components
+    from flows.plan.catalog import describe_components, markdown_list
     from flows.plan.registry import discover
 
-    print(describe_components(discover(Path.cwd())))
+    registry = discover(Path.cwd())
+    print(markdown_list(registry) if args.markdown else describe_components(registry))
     return 0
 
 

@@ -23,6 +23,7 @@ from flows.execute.runtime import (
     call_with_timeout,
     default_store,
     execute_stage,
+    seconds_since,
 )
 from flows.plan.planner import Plan, PlannedStage
 
@@ -59,11 +60,10 @@ def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mappi
         except Exception as exc:
             report = getattr(exc, "report", None)  # a failed gate: bad data, which a retry would not fix
             if attempt == attempts or report is not None:
-                seconds = time.perf_counter() - started
                 return StageResult(
                     stage.id,
                     "failed",
-                    seconds=seconds,
+                    seconds=seconds_since(started, [report] if report is not None else []),
                     attempts=attempt,
                     error=_describe(exc),
                     gates=[report] if report is not None else [],

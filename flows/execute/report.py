@@ -16,7 +16,9 @@ def _count(n: int | None) -> str:
 
 
 def describe(result: StageResult) -> str:
-    line = f"{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
+    # Loading Great Expectations is once per process, not the stage's work: its own line, before the stage's.
+    loaded = f"(great expectations loaded in {result.load_seconds:.1f} s)\n" if result.load_seconds else ""
+    line = f"{loaded}{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
     line += f"   rows {_count(result.rows_in)} -> {_count(result.rows_out)}"
     if result.attempts > 1:
         line += f"   attempts {result.attempts}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import threading
@@ -37,6 +38,11 @@ class StageResult:
     @property
     def ok(self) -> bool:
         return self.status in ("completed", "cached", "checked")
+
+    @property
+    def load_seconds(self) -> float:
+        """Time its gates spent loading Great Expectations (once per process), left out of ``seconds``."""
+        return sum(g.load_seconds for g in self.gates)
 
 
 class Reporter(Protocol):
@@ -154,12 +160,17 @@ def _result(
         stage=stage.id,
         status=status,
         outputs=outputs,
-        seconds=time.perf_counter() - started,
+        seconds=seconds_since(started, gates),
         attempts=attempt,
         rows_in=_rows(inputs.values()),
         rows_out=_rows(outputs.values()),
         gates=gates,
     )
+
+
+def seconds_since(started: float, gates: list[Any]) -> float:
+    """A stage's own time: since ``started``, less what its gates spent loading Great Expectations."""
+    return time.perf_counter() - started - sum(g.load_seconds for g in gates)
 
 
 def _rows(values: Any) -> int | None:
@@ -169,13 +180,23 @@ def _rows(values: Any) -> int | None:
 
 
 def count_rows(value: Any) -> int | None:
-    """Rows of a list-like or table value; None for scalars, strings and mappings."""
-    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
+    """Rows of a list-like or table value (documents, records, a DataFrame); None for scalars, strings, mappings
+    and vectors: an embedding's 384 numbers are one value, not 384 rows."""
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__") or _is_vector(value):
         return None
     try:
         return len(value)
     except TypeError:
         return None
+
+
+def _is_vector(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(x, numbers.Number) for x in value)
+    # A 1-D numpy array of numbers, recognised without importing numpy; a pandas Series (it has an index) is a
+    # column of rows.
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return getattr(value, "ndim", None) == 1 and kind is not None and kind in "biufc" and not hasattr(value, "index")
 
 
 def call_with_timeout(fn: Any, timeout: float | None, stage: str) -> Any:

@@ -22,6 +22,9 @@ from flows.errors import RegistryError
 ENTRY_POINT_GROUP = "dagwright.components"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 PROJECT_PACKAGE = "dagwright_project_components"
+# dagwright's own components/ folder. Found from the base class's file rather than from `import components`:
+# run as `python -m` from a project folder, that import finds the project's own components/ package first.
+BUILTIN_DIR = Path(inspect.getfile(Component)).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -67,24 +70,28 @@ def _build(project_root: Path | None) -> Registry:
 
 
 def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
-    import components as builtin
+    import components
 
-    for module in _walk_package(builtin):
-        yield from _classes_in(module, origin=f"builtin {module.__name__}")
+    # `components` is a project's own package when it shadows dagwright's: walk both, each labelled by its file.
+    folders = sorted({BUILTIN_DIR, *(Path(p).resolve() for p in components.__path__)})
+    for module in _walk_folders(folders, "components"):
+        yield from _classes_in(module, origin=_origin(module))
     yield from _entry_point_classes()
     if project_root:
         folder = project_root / "components"
-        if folder.is_dir() and not _same_folder(folder, Path(builtin.__path__[0])):
+        if folder.is_dir() and folder.resolve() not in folders:
             for module in _import_folder(folder):
-                yield from _classes_in(module, origin=f"project {module.__file__}")
+                yield from _classes_in(module, origin=_origin(module))
 
 
-def _same_folder(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
+def _origin(module: ModuleType) -> str:
+    """'builtin <module>' for dagwright's own components, 'project <file>' for any other folder's."""
+    file = Path(module.__file__ or "").resolve()
+    return f"builtin {module.__name__}" if file.is_relative_to(BUILTIN_DIR) else f"project {module.__file__}"
 
 
-def _walk_package(package: ModuleType) -> Iterator[ModuleType]:
-    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+def _walk_folders(folders: list[Path], package: str) -> Iterator[ModuleType]:
+    for info in pkgutil.walk_packages([str(f) for f in folders], prefix=f"{package}."):
         yield _import(info.name)
 
 
@@ -108,7 +115,7 @@ def _import_folder(folder: Path) -> Iterator[ModuleType]:
     sys.modules[PROJECT_PACKAGE] = package
     if (folder / "__init__.py").exists():
         spec.loader.exec_module(package)
-    yield from _walk_package(package)
+    yield from _walk_folders([folder], PROJECT_PACKAGE)
 
 
 def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:

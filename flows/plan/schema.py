@@ -10,6 +10,10 @@ from flows.plan.registry import Registry
 
 _DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}
+# `${params.x}` or `${env:X}`: validate accepts one for any `with` value and checks it per run (stageparams).
+_PLACEHOLDER = {"type": "string", "pattern": r"\$\{[^}]+\}"}
+# Kept beside the alternatives, so editors still show a field's description and default.
+_ANNOTATIONS = ("title", "description", "default", "examples")
 
 
 def json_schema(registry: Registry) -> dict[str, Any]:
@@ -45,7 +49,31 @@ def _settings_by_uses(model: dict[str, Any], params_of: dict[str, Any], defs: di
     conditions = []
     for name in sorted(params_of):
         params = params_of[name].model_json_schema(by_alias=True)
+        nested = params.pop("$defs", {})
+        for settings in [params, *nested.values()]:
+            _allow_placeholders(settings)
         # Nested models refer to "#/$defs/...": hoist them to the root.
-        defs.update(params.pop("$defs", {}))
+        defs.update(nested)
         conditions.append({"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}})
     model["allOf"] = conditions
+
+
+def _allow_placeholders(node: dict[str, Any]) -> None:
+    """Let every typed value under ``node`` (an object schema), list items included, be a placeholder instead."""
+    props = node.get("properties", {})
+    for name, prop in props.items():
+        for member in prop.get("anyOf", [prop]):
+            _allow_placeholders(member)
+            if isinstance(member.get("items"), dict):
+                _allow_placeholders(member["items"])
+                member["items"] = _or_placeholder(member["items"])
+        props[name] = _or_placeholder(prop)
+
+
+def _or_placeholder(prop: dict[str, Any]) -> dict[str, Any]:
+    if prop.get("type") == "string" and set(prop) <= {"type", *_ANNOTATIONS}:
+        return prop  # any string goes already
+    kept = {k: v for k, v in prop.items() if k in _ANNOTATIONS}
+    rest = {k: v for k, v in prop.items() if k not in _ANNOTATIONS}
+    alternatives = rest["anyOf"] if set(rest) == {"anyOf"} else [rest]
+    return {**kept, "anyOf": [*alternatives, _PLACEHOLDER]}

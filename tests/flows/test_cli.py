@@ -91,7 +91,10 @@ def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.Cap
 
 def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:
     main(["schema"])
-    assert json.loads(capsys.readouterr().out) == json.loads((REPO / "docs/pipelines.schema.json").read_text())
+    fresh = json.loads(capsys.readouterr().out)
+    assert fresh == json.loads((REPO / "docs/pipelines.schema.json").read_text()), (
+        "docs/pipelines.schema.json is out of date with the components' params: run `make schema` and commit it"
+    )
 
 
 def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -122,7 +125,7 @@ def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     ("param", "message"),
     [
         ("top=many", "param 'top': expected an integer, got 'many'"),
-        ("top=0", "param 'top': 0 is below the minimum 1.0"),
+        ("top=0", "param 'top': 0 is below the minimum 1\n"),
         ("tpo=3", "has no param 'tpo' (did you mean 'top'?)"),
         ("top", "--param takes NAME=VALUE, got 'top'"),
     ],
@@ -153,3 +156,52 @@ def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
     mermaid = as_mermaid(plan)
     assert "s_second -.->|after| s_last" in mermaid
     assert "s_first -->|output to values| s_second" in mermaid
+
+
+PLACEHOLDERS_IN_TYPED_FIELDS = """
+resources:
+  minilm: {uses: embedding.onnx, with: {batch_size: "${env:EMBED_BATCH}"}}
+pipelines:
+  p:
+    params: {size: 200, headers: true}
+    stages:
+      read: {uses: loader.files, with: {path: docs, max_files: "${params.size}"}}
+      chunk:
+        uses: chunker.tokens
+        with: {chunk_size: "${params.size}", overlap: "${env:OVERLAP}", source_header: "${params.headers}"}
+        inputs: {documents: read.output}
+"""
+
+
+def test_schema_accepts_placeholders_in_typed_with_fields_and_still_checks_plain_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import jsonschema
+    import yaml
+
+    main(["schema"])
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    doc = yaml.safe_load(PLACEHOLDERS_IN_TYPED_FIELDS)
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = "many"
+    assert list(validator.iter_errors(doc))
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = 200
+    doc["resources"]["minilm"]["with"]["batch_size"] = "many"
+    assert list(validator.iter_errors(doc))
+
+
+def test_make_schema_writes_the_committed_schema() -> None:
+    done = subprocess.run(["make", "-n", "schema"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "dagwright schema > docs/pipelines.schema.json" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["-f", "--file"])
+def test_file_option_works_after_the_command_too(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert main(["list", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert "docs-report" in capsys.readouterr().out
+
+
+def test_file_option_after_the_command_wins_over_one_before(tmp_path: Path) -> None:
+    assert main(["-f", str(tmp_path / "nope.yaml"), "validate", "-f", str(REPO / "pipelines.yaml")]) == 0

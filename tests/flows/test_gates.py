@@ -251,3 +251,32 @@ def test_check_runs_every_gate_but_writes_nothing(tmp_path: Path, docs: Path) ->
 
 def test_gx_catalog_matches_the_installed_great_expectations() -> None:
     assert json.loads(CATALOG_FILE.read_text()) == generate()
+
+
+def test_loading_great_expectations_is_its_own_line_not_the_first_stages_time(tmp_path: Path, docs: Path) -> None:
+    """A fresh process, so Great Expectations is loaded by this run's first gate."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(f"""
+pipelines:
+  p:
+    stages:
+      load: {{uses: loader.files, with: {{path: "{docs}"}}}}
+      chunk: {{uses: chunker.tokens, with: {{tokenizer: words}}, inputs: {{documents: load.output}}}}
+""")
+    command = [sys.executable, "-m", "flows.cli", "-f", str(pipelines), "run", "p", "--local"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    loaded = [i for i, line in enumerate(lines) if re.fullmatch(r"\(great expectations loaded in \d+\.\d s\)", line)]
+    assert len(loaded) == 1, done.stdout
+    load_seconds = float(lines[loaded[0]].split(" in ")[1].split()[0])
+    stage = lines[loaded[0] + 1]
+    assert stage.startswith("load ")
+    stage_ms = float(stage.split()[2])
+    assert stage_ms < load_seconds * 1000, done.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -131,3 +133,25 @@ def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pyte
     registry = discover(tmp_path / "elsewhere")
     assert registry.origins["text.third"] == "entry point thirdparty_shout"
     sys.modules.pop("thirdparty_shout", None)
+
+
+def test_project_components_are_labelled_project_even_when_the_project_shadows_the_components_package(
+    tmp_path: Path,
+) -> None:
+    """`python -m flows.cli` from a project folder puts that folder first on sys.path, so `import components`
+    finds the project's package: its modules are still the project's, not builtins."""
+    root = write_tree(
+        tmp_path / "proj",
+        {
+            "components/__init__.py": "",
+            "components/shout.py": COMPONENT.format(name="text.shout"),
+            "pipelines.yaml": "pipelines: {}\n",
+        },
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "components"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    labels = dict(re.findall(r"^(\S+)  \(v\d+, (.+)\)$", done.stdout, re.M))
+    assert labels["text.shout"] == f"project {root / 'components' / 'shout.py'}"
+    assert labels["loader.files"] == "builtin components.loaders"

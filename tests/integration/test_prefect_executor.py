@@ -74,7 +74,7 @@ def test_flow_params_stages_and_summary_artifact(prefect_api: str, plan_of) -> N
     assert summary.type == "table"
     rows = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
     assert [row["stage"] for row in rows] == ["nums", "doubled", "total"]
-    assert rows[0]["rows_out"] == 4 and rows[2]["rows_in"] == 4
+    assert rows[0]["rows_out"] is None and rows[2]["rows_in"] is None  # a list of numbers is one value, not rows
     assert "completed" in summary.description
 
 
@@ -114,7 +114,7 @@ def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_
     results: list[RunResult] = []
     state = build_flow(plan, results=results)(n=50, return_state=True)
     assert state.is_failed()
-    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10.0"
+    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10"
     assert not results
 
 
