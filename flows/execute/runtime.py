@@ -101,7 +101,12 @@ def component_instance(cls: type[Component], params: ComponentParams) -> Compone
     key = (cls, content_hash(params))
     with _instances_lock:
         if key not in _instances:
-            _instances[key] = cls(params)
+            instance = cls(params)
+            # Heavy state is loaded once per instance before its first run (Haystack's warm_up convention).
+            warm_up = getattr(instance, "warm_up", None)
+            if callable(warm_up):
+                warm_up()
+            _instances[key] = instance
         return _instances[key]
 
 

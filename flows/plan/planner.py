@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.base import Component, ComponentError, ComponentParams, Ports
-from flows.errors import ParamError, Problem, SpecError
+from flows.errors import ParamError, Problem, RegistryError, SpecError
 from flows.language import params as run_params
 from flows.language.load import Locator, Project, did_you_mean
 from flows.language.refs import ParamRef, RefError, StageRef, parse_input, placeholders, walk_strings
@@ -160,14 +160,11 @@ class _Planner:
                     self.report(self.at("params", pname, "default"), str(exc).split(": ", 1)[-1])
 
     def _component(self, sid: str, stage: Stage) -> type[Component] | None:
-        cls = self.registry.get(stage.uses)
-        if cls is None:
-            hint = did_you_mean(stage.uses, self.registry.names())
-            self.report(
-                self.at("stages", sid, "uses"),
-                f"unknown component '{stage.uses}'{hint}; `dagwright components` lists those available",
-            )
-        return cls
+        try:
+            return self.registry.resolve(stage.uses)
+        except RegistryError as exc:
+            self.report(self.at("stages", sid, "uses"), str(exc))
+            return None
 
     def _resolve_ports(self, sid: str, stage: Stage, cls: type[Component]) -> None:
         params = self._check_with(sid, stage, cls)

@@ -7,30 +7,66 @@ import importlib.util
 import pkgutil
 import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from components.base import Component, ComponentError
+from components.haystack import ALIASES, HAYSTACK_SCHEME, haystack_stage
 from flows.errors import RegistryError
+from flows.language.load import did_you_mean
 
 ENTRY_POINT_GROUP = "dagwright.components"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 PROJECT_PACKAGE = "dagwright_project_components"
+# `haystack:` names a class to import: only these modules may be named, so a pipelines file cannot run
+# arbitrary code (`haystack:os.system`). `components.` is the project's own components folder.
+HAYSTACK_ALLOWED = ("haystack.", "haystack_integrations.", "components.")
 
 
 @dataclass(frozen=True)
 class Registry:
     components: dict[str, type[Component]]
     origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
+    aliases: Mapping[str, str] = field(default_factory=lambda: ALIASES)  # short name -> Haystack class path
 
     def get(self, name: str) -> type[Component] | None:
         return self.components.get(name)
 
     def names(self) -> list[str]:
         return sorted(self.components)
+
+    def resolve(self, uses: str) -> type[Component]:
+        """The component a stage's ``uses`` names; raises RegistryError saying what exists instead."""
+        if uses.startswith(HAYSTACK_SCHEME) or uses in self.aliases:
+            return _haystack(self.aliases.get(uses) or uses.removeprefix(HAYSTACK_SCHEME))
+        cls = self.components.get(uses)
+        if cls is None:
+            hint = did_you_mean(uses, [*self.components, *self.aliases])
+            raise RegistryError(f"unknown component '{uses}'{hint}; `dagwright components` lists those available")
+        return cls
+
+
+def _haystack(path: str) -> type[Component]:
+    """A Haystack component class by path, imported only when its module is allowed and Haystack is needed."""
+    if not path.startswith(HAYSTACK_ALLOWED):
+        allowed = ", ".join(f"'{p}'" for p in HAYSTACK_ALLOWED)
+        raise RegistryError(f"'{HAYSTACK_SCHEME}{path}' is not allowed: Haystack classes must be under {allowed}")
+    try:
+        return haystack_stage(_project_module(path))
+    except ComponentError as exc:
+        raise RegistryError(str(exc)) from None
+
+
+def _project_module(path: str) -> str:
+    """`components.x.Y` of a project lives in its components folder, imported under a private package name."""
+    if path.startswith("components.") and PROJECT_PACKAGE in sys.modules:
+        module = path.rpartition(".")[0].replace("components", PROJECT_PACKAGE, 1)
+        if importlib.util.find_spec(module) is not None:
+            return path.replace("components", PROJECT_PACKAGE, 1)
+    return path
 
 
 _cache: dict[Path | None, Registry] = {}
