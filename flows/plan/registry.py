@@ -52,8 +52,11 @@ class Registry:
 def _haystack(path: str) -> type[Component]:
     """A Haystack component class by path, imported only when its module is allowed and Haystack is needed."""
     if not path.startswith(HAYSTACK_ALLOWED):
-        allowed = ", ".join(f"'{p}'" for p in HAYSTACK_ALLOWED)
-        raise RegistryError(f"'{HAYSTACK_SCHEME}{path}' is not allowed: Haystack classes must be under {allowed}")
+        haystack, integrations, project = HAYSTACK_ALLOWED
+        raise RegistryError(
+            f"'{HAYSTACK_SCHEME}{path}' is not allowed: only classes under '{haystack}', '{integrations}' or the "
+            f"project's '{project}' can be named, so a pipelines file cannot import arbitrary code"
+        )
     try:
         return haystack_stage(_project_module(path))
     except ComponentError as exc:
