@@ -128,7 +128,7 @@ def _import_class(path: str) -> type:
     if target is None:
         from difflib import get_close_matches
 
-        classes = sorted(n for n in dir(module) if n[:1].isupper())
+        classes = sorted({n for n in dir(module) if n[:1].isupper()})  # a lazy module lists loaded names twice
         close = get_close_matches(class_name, classes, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ComponentError(f"module '{module_name}' has no class '{class_name}'{hint}; it has {classes}")
