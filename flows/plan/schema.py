@@ -3,10 +3,12 @@ registered component's params under ``with`` so editors complete and check them 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from components.haystack import HAYSTACK_SCHEME
 from flows.language.spec import PipelinesFile
-from flows.plan.registry import Registry
+from flows.plan.registry import HAYSTACK_ALLOWED, NAME_PATTERN, Registry
 
 _DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}
@@ -38,7 +40,11 @@ def _allow_duration_strings(model: dict[str, Any]) -> None:
 
 
 def _component_params(stage: dict[str, Any], registry: Registry, defs: dict[str, Any]) -> None:
-    stage["properties"]["uses"]["examples"] = registry.names()
+    stage["properties"]["uses"]["examples"] = [*registry.names(), *sorted(registry.aliases)]
+    # Haystack components are named by class path; their init arguments are checked by `dagwright validate`.
+    allowed = "|".join(re.escape(prefix) for prefix in HAYSTACK_ALLOWED)
+    haystack = f"^{re.escape(HAYSTACK_SCHEME)}({allowed})[A-Za-z0-9_.]+$"
+    stage["properties"]["uses"]["anyOf"] = [{"pattern": NAME_PATTERN.pattern}, {"pattern": haystack}]
     conditions = []
     for name in registry.names():
         params = registry.components[name].Params.model_json_schema(by_alias=True)

@@ -192,3 +192,13 @@ def test_warm_up_runs_once_before_the_first_run_for_a_project_haystack_component
     assert result.output("second", "text") == "hi hi ada"
     # One instance serves both stages (same class and init args): warmed up once, before its first run.
     assert result.output("second", "calls") == ["warm_up", "run", "run"]
+
+
+def test_readme_example_plans(tmp_path: Path) -> None:
+    section = (REPO / "README.md").read_text().split("### Haystack components", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    plan = plan_pipeline(load(write_tree(tmp_path, {"pipelines.yaml": example}) / "pipelines.yaml"), "ask-notes")
+    assert [s.uses for s in plan.stages if s.uses.startswith("haystack")] == [
+        f"haystack:{CLEANER}",
+        "haystack.prompt_builder",
+    ]

@@ -103,6 +103,20 @@ def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.Cap
         jsonschema.validate(shipped, schema)
 
 
+def test_schema_accepts_haystack_components_and_refuses_other_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    doc = yaml.safe_load((REPO / "tests/flows/cases/bad/47-haystack-unknown-init-arg.yaml").read_text())
+    doc["pipelines"]["demo"]["stages"]["alias"] = {"uses": "haystack.joiner", "with": {"top_k": 3}}
+    jsonschema.validate(doc, schema)
+    doc["pipelines"]["demo"]["stages"]["clean"]["uses"] = "haystack:os.system"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
 def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:
     main(["schema"])
     assert json.loads(capsys.readouterr().out) == json.loads((REPO / "docs/pipelines.schema.json").read_text())
