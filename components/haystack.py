@@ -21,11 +21,13 @@ inputs:
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import inspect
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, ClassVar
 
@@ -73,8 +75,9 @@ class HaystackComponent(Component):
 
     @classmethod
     def fingerprint(cls, params: ComponentParams) -> str:
-        # The cache key holds the class path and Haystack's version (as `version`) besides the init args.
-        return cls.path
+        # The key already holds the class path (`name`), Haystack's version and the init args. The class's own
+        # source covers what the version does not: integrations versioned apart, and a project's components.
+        return _source_digest(cls.target)
 
     @classmethod
     def _create(cls, params: ComponentParams) -> Any:
@@ -115,7 +118,24 @@ def haystack_stage(path: str) -> type[HaystackComponent]:
     namespace = {"target": target, "path": path, "Params": _params_model(target, path), "__doc__": target.__doc__}
     # Haystack's version is part of the cache key: an upgrade may change what a component returns.
     namespace.update(name=f"{HAYSTACK_SCHEME}{path}", version=f"haystack-{haystack.__version__}")
+    namespace.update(_effects(path))
     return type(f"Haystack[{path}]", (HaystackComponent,), namespace)
+
+
+def _effects(path: str) -> dict[str, bool]:
+    """Haystack groups components by family in its module paths: writers change a store, generators sample."""
+    family = set(path.split("."))
+    if "writers" in family:
+        return {"writes": True, "cacheable": False}
+    return {"cacheable": "generators" not in family}
+
+
+@functools.cache
+def _source_digest(target: type) -> str:
+    try:
+        return hashlib.sha256(Path(inspect.getfile(target)).read_bytes()).hexdigest()
+    except (OSError, TypeError):  # a class defined in a notebook or built at run time has no file
+        return ""
 
 
 def _import_class(path: str) -> type:

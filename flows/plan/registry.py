@@ -168,6 +168,10 @@ def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Com
 def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:
     if not NAME_PATTERN.match(cls.name):
         raise RegistryError(f"{origin}: component name '{cls.name}' must look like 'family.variant' (lowercase)")
+    if cls.name in ALIASES:
+        raise RegistryError(
+            f"{origin}: component name '{cls.name}' is taken by an alias of haystack:{ALIASES[cls.name]}"
+        )
     if cls.name in found and found[cls.name] is not cls:
         raise RegistryError(
             f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"

@@ -202,3 +202,22 @@ def test_readme_example_plans(tmp_path: Path) -> None:
         f"haystack:{CLEANER}",
         "haystack.prompt_builder",
     ]
+
+
+def test_writers_are_never_cached_and_skipped_by_check_generators_are_not_cached() -> None:
+    writer = discover().resolve("haystack:haystack.components.writers.DocumentWriter")
+    assert (writer.writes, writer.cacheable) == (True, False)
+    generator = discover().resolve("haystack:haystack.components.generators.chat.OpenAIChatGenerator")
+    assert (generator.writes, generator.cacheable) == (False, False)
+    assert discover().resolve("haystack.cleaner").cacheable
+
+
+def test_the_cache_key_holds_the_component_classs_own_source() -> None:
+    import hashlib
+    import inspect
+
+    from haystack.components.preprocessors import DocumentCleaner
+
+    cleaner = discover().resolve("haystack.cleaner")
+    source = Path(inspect.getfile(DocumentCleaner)).read_bytes()
+    assert cleaner.fingerprint(cleaner.Params()) == hashlib.sha256(source).hexdigest()

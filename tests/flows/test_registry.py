@@ -131,3 +131,11 @@ def test_entry_point_components_are_registered(tmp_path: Path, monkeypatch: pyte
     registry = discover(tmp_path / "elsewhere")
     assert registry.origins["text.third"] == "entry point thirdparty_shout"
     sys.modules.pop("thirdparty_shout", None)
+
+
+def test_a_component_may_not_take_a_haystack_alias(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "proj", {"components/__init__.py": "", "components/c.py": COMPONENT.format(name="haystack.cleaner")}
+    )
+    with pytest.raises(RegistryError, match="component name 'haystack.cleaner' is taken by an alias of haystack:"):
+        discover(root)
