@@ -26,7 +26,7 @@ import importlib
 import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, ClassVar
@@ -236,21 +236,21 @@ def dagwright_type(socket_type: Any) -> Any:
 
 def to_haystack(value: Any) -> Any:
     """dagwright Documents (alone or in a list) as Haystack Documents; other values unchanged."""
-    if isinstance(value, Document):
-        return _document_to_haystack(value)
-    if isinstance(value, list) and value and all(isinstance(v, Document) for v in value):
-        return [_document_to_haystack(v) for v in value]
-    return value
+    return _convert(value, Document, _document_to_haystack)
 
 
 def from_haystack(value: Any) -> Any:
     """Haystack Documents (alone or in a list) as dagwright Documents; other values unchanged."""
     from haystack import Document as HaystackDocument
 
-    if isinstance(value, HaystackDocument):
-        return _document_from_haystack(value)
-    if isinstance(value, list) and value and all(isinstance(v, HaystackDocument) for v in value):
-        return [_document_from_haystack(v) for v in value]
+    return _convert(value, HaystackDocument, _document_from_haystack)
+
+
+def _convert(value: Any, kind: type, convert: Callable[[Any], Any]) -> Any:
+    if isinstance(value, kind):
+        return convert(value)
+    if isinstance(value, list) and value and all(isinstance(v, kind) for v in value):
+        return [convert(v) for v in value]
     return value
 
 
