@@ -221,3 +221,16 @@ def test_the_cache_key_holds_the_component_classs_own_source() -> None:
     cleaner = discover().resolve("haystack.cleaner")
     source = Path(inspect.getfile(DocumentCleaner)).read_bytes()
     assert cleaner.fingerprint(cleaner.Params()) == hashlib.sha256(source).hexdigest()
+
+
+def test_the_modules_docstring_example_is_a_valid_stage() -> None:
+    import yaml
+
+    import components.haystack
+    from flows.language.spec import Stage
+    from flows.plan.stageparams import trial_params
+
+    example = (components.haystack.__doc__ or "").split("```yaml\n", 1)[1].split("```", 1)[0]
+    stage = Stage.model_validate(yaml.safe_load(example))
+    cls = discover().resolve(stage.uses)
+    assert trial_params(cls.Params, stage.with_, {}).errors == []
