@@ -40,7 +40,20 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+if typing.TYPE_CHECKING:
+    from components.resources import ResourceProvider
+
 SINGLE_OUTPUT = "output"
+
+
+class NoResources:
+    """The provider of a component built outside the engine: any lookup says how to get one."""
+
+    def get(self, name: str, kind: type[Any]) -> Any:
+        raise LookupError(f"resource '{name}' is only available when the component runs in a pipeline")
+
+    def identity(self, name: str) -> str:
+        return name
 
 
 class ComponentParams(BaseModel):
@@ -88,9 +101,11 @@ class Component:
     # Data-quality checks on ports unless a stage overrides them: {"outputs": {"output": ["unique_ids", ...]}}.
     default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {}
 
-    def __init__(self, params: ComponentParams | None = None) -> None:
+    def __init__(self, params: ComponentParams | None = None, resources: ResourceProvider | None = None) -> None:
         # Cheap on purpose: heavy state (model sessions, pools) is built on first use and kept on the instance.
         self.params = params if params is not None else self.Params()
+        # The shared resources its params name (stores, models); the engine passes them in.
+        self.resources: ResourceProvider = resources if resources is not None else NoResources()
 
     def run(self, **inputs: Any) -> Any:  # pragma: no cover - always overridden
         raise ComponentError(f"{type(self).__name__} does not define run()")

@@ -64,10 +64,7 @@ class HaystackComponent(Component):
 
     target: ClassVar[type]
     path: ClassVar[str] = ""
-
-    def __init__(self, params: ComponentParams | None = None) -> None:
-        super().__init__(params)
-        self._instance: Any = None  # built on first use, so the constructor stays cheap
+    _instance: Any = None  # the Haystack component, built on first use so the constructor stays cheap
 
     @classmethod
     def ports(cls, params: ComponentParams) -> Ports:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import threading
 from collections import Counter
 from typing import Any
 
@@ -21,14 +20,13 @@ from pydantic import Field
 
 from components.base import Component, ComponentParams
 from components.documents import Document
-from components.stores.base import Backend, open_backend
-from components.stores.choice import AnyStore
+from components.stores.base import StoreRef, VectorStore
 
 DEFAULT_SCORE_THRESHOLD = 0.3
 
 
 class RetrieverParams(ComponentParams):
-    store: AnyStore
+    store: StoreRef = Field(description="The vector store resource to search (declared under `resources:`).")
     top_k: int = Field(5, ge=1, le=200, description="How many passages to return (an input may override it).")
     filters: dict[str, Any] = Field(default_factory=dict, description="Metadata equality filters (value or list).")
 
@@ -50,9 +48,7 @@ class DenseRetriever(Component):
 
     ```yaml
     uses: retriever.dense
-    with:
-      store: {type: chroma, path: .dagwright/chroma, collection: docs}
-      score_threshold: 0.35
+    with: {store: docs, score_threshold: 0.35}
     inputs: {vector: embed_question.output, top_k: "${params.top_k}"}
     ```
     """
@@ -64,7 +60,9 @@ class DenseRetriever(Component):
 
     def run(self, vector: list[float], top_k: int | None = None) -> list[Document]:
         p = self.params
-        hits = open_backend(p.store).search(vector, top_k or p.top_k, p.filters or None)
+        store = self.resources.get(p.store, VectorStore)
+        with store.errors("search"):
+            hits = store.search(vector, top_k or p.top_k, p.filters or None)
         return [_with_relevance(d, d.score or 0.0, d.score or 0.0) for d in hits if (d.score or 0) >= p.score_threshold]
 
 
@@ -156,19 +154,14 @@ class BM25Index:
         return [(self.documents[i], s) for i, s in scored]
 
 
-_indexes: dict[tuple[str, str], tuple[str, BM25Index]] = {}
-_indexes_lock = threading.Lock()
+def bm25_index(store: VectorStore, filters: dict[str, Any], k1: float, b: float) -> BM25Index:
+    """The store's BM25 index for these filters, rebuilt when the store's content changes."""
 
+    def build() -> BM25Index:
+        with store.errors("reading chunks for BM25"):
+            return BM25Index(store.documents(filters or None), k1, b)
 
-def bm25_index(backend: Backend, key: str, filters: dict[str, Any], k1: float, b: float) -> BM25Index:
-    cache_key = (key, repr(sorted(filters.items())) + f":{k1}:{b}")
-    version = backend.version()
-    with _indexes_lock:
-        cached = _indexes.get(cache_key)
-        if cached is None or cached[0] != version:
-            cached = (version, BM25Index(backend.documents(filters or None), k1, b))
-            _indexes[cache_key] = cached
-        return cached[1]
+    return store.derived(f"bm25:{sorted(filters.items())!r}:{k1}:{b}", build)
 
 
 class BM25Params(RetrieverParams):
@@ -183,7 +176,7 @@ class BM25Retriever(Component):
 
     ```yaml
     uses: retriever.bm25
-    with: {store: {type: chroma, collection: docs}, top_k: 5}
+    with: {store: docs, top_k: 5}
     inputs: {query: "${params.question}"}
     ```
     """
@@ -195,7 +188,7 @@ class BM25Retriever(Component):
 
     def run(self, query: str, top_k: int | None = None) -> list[Document]:
         p = self.params
-        index = bm25_index(open_backend(p.store), p.store.model_dump_json(), p.filters, p.k1, p.b)
+        index = bm25_index(self.resources.get(p.store, VectorStore), p.filters, p.k1, p.b)
         return [_with_relevance(d, s, s) for d, s in index.top(query, top_k or p.top_k)]
 
 
@@ -212,7 +205,7 @@ class HybridRetriever(Component):
 
     ```yaml
     uses: retriever.hybrid
-    with: {store: {type: chroma, collection: docs}, candidates: 50}
+    with: {store: docs, candidates: 50}
     inputs: {query: "${params.question}", vector: embed_question.output, top_k: "${params.top_k}"}
     ```
     """
@@ -226,9 +219,10 @@ class HybridRetriever(Component):
         import numpy as np
 
         p = self.params
-        backend = open_backend(p.store)
-        dense = backend.search(vector, p.candidates, p.filters or None)
-        keyword = bm25_index(backend, p.store.model_dump_json(), p.filters, p.k1, p.b).top(query, p.candidates)
+        store = self.resources.get(p.store, VectorStore)
+        with store.errors("search"):
+            dense = store.search(vector, p.candidates, p.filters or None)
+        keyword = bm25_index(store, p.filters, p.k1, p.b).top(query, p.candidates)
         fused: dict[str, float] = {}
         docs: dict[str, Document] = {}
         for ranking in (dense, [d for d, _ in keyword]):

@@ -30,6 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        close_resources()
+
+
+def close_resources() -> None:
+    """Close what the command opened (stores, model servers) before exiting, rather than leave it to atexit."""
+    session = sys.modules.get("flows.execute.session")
+    if session is not None:
+        session.close_session()
 
 
 def enter_project(args: argparse.Namespace) -> None:
@@ -48,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
     parser.add_argument("-f", "--file", help="pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)")
+    parser.add_argument(
+        "--profile", help="profile whose resources and defaults override the file's (default: $DAGWRIGHT_PROFILE)"
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="check a pipelines file; every problem with file:line:col")
@@ -84,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
     p.set_defaults(command=cmd_deploy)
 
+    p = sub.add_parser("resources", help="list resources, their types and the stages that use them")
+    p.add_argument("--types", action="store_true", help="list the registered resource types instead")
+    p.set_defaults(command=cmd_resources)
+
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
     sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
     return parser
@@ -93,14 +109,14 @@ def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
     from flows.language.load import load
     from flows.plan.planner import plan_project
 
-    return plan_project(load(path or args.file))
+    return plan_project(load(path or args.file, args.profile))
 
 
 def _plan(args: argparse.Namespace) -> Any:
     from flows.language.load import load
     from flows.plan.planner import plan_pipeline
 
-    return plan_pipeline(load(args.file), args.pipeline)
+    return plan_pipeline(load(args.file, args.profile), args.pipeline)
 
 
 def print_notes(plans: Any) -> None:
@@ -113,7 +129,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plans = _plans(args, args.path)
     print_notes(plans.values())
     stages = sum(len(p.stages) for p in plans.values())
-    print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages")
+    profile = f" (profile {args.profile})" if args.profile else ""
+    print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages{profile}")
+    return 0
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    from components.resources import kind_name
+    from flows.language.load import Locator, load
+    from flows.plan.planner import plan_project
+    from flows.plan.registry import discover
+    from flows.plan.render import resources_table
+    from flows.plan.resources import plan_resources
+
+    project = load(args.file, args.profile)
+    registry = discover(project.root)
+    if args.types:
+        for name, cls in sorted(registry.resource_types.items()):
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"{name:<20} {kind_name(cls):<15} {summary}")
+        return 0
+    plans = plan_project(project, registry)
+    declared, _, _ = plan_resources(project, registry, Locator(project.display, project.positions))
+    print(resources_table(plans, {n: (r.uses, r.kind) for n, r in declared.items()}, project.profile))
     return 0
 
 
@@ -199,7 +237,7 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
 
 def configure_prefect(project_root: Path, *, verbose: bool) -> str:
     """Point Prefect at a running server when there is one, else its temporary server; quiet its console."""
-    from flows.execute.runtime import state_dir
+    from flows.execute.session import state_dir
     from flows.prefect.server import api_url, is_healthy, prefect_env
 
     for key, value in prefect_env(state_dir(project_root)).items():
@@ -239,7 +277,7 @@ def present(label: str, value: Any, limit: int = 300) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from flows.execute.runtime import state_dir
+    from flows.execute.session import state_dir
     from flows.prefect.server import run_up
 
     return run_up(state_dir(Path.cwd()), args.host, args.port, args.timeout)
@@ -257,6 +295,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     chosen = [plans[n] for n in (args.pipelines or plans)]
     if not chosen:
         raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
+    if args.profile:  # the processes that run the deployments' flows load the file under the same profile
+        os.environ["DAGWRIGHT_PROFILE"] = args.profile
     where = configure_prefect(chosen[0].project_root, verbose=True)
     print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
     from flows.prefect.deploy import serve_plans

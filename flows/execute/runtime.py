@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from components.base import Component, ComponentParams, split_outputs
+from components.base import ComponentParams, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
-from flows.execute.hashing import content_hash
+from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
 from flows.plan.stageparams import resolve_params
@@ -65,15 +65,15 @@ class RunContext:
     dry_run: bool = False  # `dagwright check`: run checks, but no stage that writes to the outside world
     gate_hook: Any = None  # called with (stage, report) after each gate; the Prefect executor publishes artifacts
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
+    provider: Provider | None = None  # the plan's resources; the process's session when not given
+
+    def __post_init__(self) -> None:
+        if self.provider is None:
+            self.provider = provider_for(self.plan)
 
     @property
     def quarantine_dir(self) -> Path:
         return state_dir(self.plan.project_root) / "quarantine" / self.plan.name / self.run_id
-
-
-def state_dir(project_root: Path) -> Path:
-    """Where dagwright keeps results, reports and its local Prefect home; DAGWRIGHT_HOME overrides."""
-    return Path(os.environ.get("DAGWRIGHT_HOME") or project_root / ".dagwright")
 
 
 def default_store(plan: Plan) -> ResultStore:
@@ -92,24 +92,6 @@ def gather_inputs(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     return values
 
 
-_instances: dict[tuple[type, str], Component] = {}
-_instances_lock = threading.Lock()
-
-
-def component_instance(cls: type[Component], params: ComponentParams) -> Component:
-    """One instance per component and params in a process, so lazily loaded state (models, pools) is reused."""
-    key = (cls, content_hash(params))
-    with _instances_lock:
-        if key not in _instances:
-            instance = cls(params)
-            # Heavy state is loaded once per instance before its first run (Haystack's warm_up convention).
-            warm_up = getattr(instance, "warm_up", None)
-            if callable(warm_up):
-                warm_up()
-            _instances[key] = instance
-        return _instances[key]
-
-
 def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult], attempt: int = 1):
     """One attempt at one stage. Raises what the component raised; the executor decides about retries."""
     started = time.perf_counter()
@@ -118,12 +100,16 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
-    key = _key(stage, params, inputs) if stage.cacheable and ctx.store and not ctx.dry_run else None
+    provider = ctx.provider
+    assert provider is not None  # set in RunContext.__post_init__
+    cacheable = stage.cacheable and ctx.store and not ctx.dry_run
+    key = _key(stage, params, inputs, used_identities(stage.resources, provider)) if cacheable else None
     outputs = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
     status: Status = "cached"
     if outputs is MISS:
         status = "completed"
-        outputs = split_outputs(stage.ports, component_instance(stage.component, params).run(**inputs))
+        component = provider.session.instance(stage.component, params, provider)
+        outputs = split_outputs(stage.ports, component.run(**inputs))
         if key is not None:
             ctx.store.put(key, outputs)  # type: ignore[union-attr]
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
@@ -148,11 +134,17 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
     return values
 
 
-def _key(stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any]) -> str | None:
+def _key(
+    stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any], resources: Mapping[str, str]
+) -> str | None:
+    """The stage's cache key: its component and params, its inputs' content, and the identity (type and
+    settings, secrets hashed) of each resource it uses, so the same stage on another store or model is a miss."""
     cls = stage.component
     module = sys.modules.get(cls.__module__)
     code = source_hash(getattr(module, "__file__", None)) + cls.fingerprint(params)
-    return cache_key(component=cls.name, version=cls.version, code=code, params=params, inputs=inputs)
+    return cache_key(
+        component=cls.name, version=cls.version, code=code, params=params, inputs=inputs, resources=resources
+    )
 
 
 def _result(

@@ -23,6 +23,7 @@ from flows.plan.checks import Check, CheckError, describe_kind, port_kind
 from flows.plan.checks import resolve as resolve_check
 from flows.plan.porttypes import compatible, type_name
 from flows.plan.registry import Registry, discover
+from flows.plan.resources import PlannedResource, check_stage_resources, plan_resources
 from flows.plan.stageparams import trial_params
 
 
@@ -37,6 +38,7 @@ class PlannedStage:
     upstream: tuple[str, ...]  # every stage that must finish first (data edges and `after`)
     policies: Policies
     checks: tuple[Check, ...] = ()
+    resources: tuple[tuple[str, str], ...] = ()  # (param, resource name) for each resource it uses
 
     @property
     def cacheable(self) -> bool:
@@ -51,6 +53,8 @@ class Plan:
     project_root: Path
     file: str
     notes: tuple[Problem, ...] = ()  # adjustments the planner made, shown by validate and run
+    resources: Mapping[str, PlannedResource] = dataclasses.field(default_factory=dict)  # of the chosen profile
+    profile: str | None = None
 
     def stage(self, stage_id: str) -> PlannedStage:
         return next(s for s in self.stages if s.id == stage_id)
@@ -76,10 +80,11 @@ def plan_project(project: Project, registry: Registry | None = None) -> dict[str
     """Plan every pipeline of a project; raises SpecError listing every problem in the file."""
     registry = registry or discover(project.root)
     locator = Locator(project.display, project.positions)
-    problems: list[Problem] = list(project.problems)
+    resources, every_profile, resource_problems = plan_resources(project, registry, locator)
+    problems: list[Problem] = [*project.problems, *resource_problems]
     plans: dict[str, Plan] = {}
     for name, pipeline in project.spec.pipelines.items():
-        planner = _Planner(name, pipeline, project, registry, locator)
+        planner = _Planner(name, pipeline, project, registry, locator, (resources, every_profile))
         plan = planner.plan()
         problems += planner.problems
         if plan is not None:
@@ -97,9 +102,12 @@ def plan_pipeline(project: Project, name: str, registry: Registry | None = None)
 
 
 class _Planner:
-    def __init__(self, name: str, pipeline: Pipeline, project: Project, registry: Registry, locator: Locator):
+    def __init__(
+        self, name: str, pipeline: Pipeline, project: Project, registry: Registry, locator: Locator, resources: Any
+    ):
         self.name, self.pipeline, self.project = name, pipeline, project
         self.registry, self.locator = registry, locator
+        self.resources, self.every_profile = resources
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
         self.ports: dict[str, Ports] = {}
@@ -124,7 +132,17 @@ class _Planner:
             return None
         by_id = {s.id: s for s in planned if s is not None}
         stages = self._fit_token_windows(tuple(by_id[i] for i in order))
-        return Plan(self.name, self.pipeline, stages, self.project.root, self.project.display, tuple(self.notes))
+        used = {name for s in stages for _, name in s.resources}
+        return Plan(
+            self.name,
+            self.pipeline,
+            stages,
+            self.project.root,
+            self.project.display,
+            tuple(self.notes),
+            {n: r for n, r in self.resources.items() if n in used},
+            self.project.profile,
+        )
 
     def _fit_token_windows(self, stages: tuple[PlannedStage, ...]) -> tuple[PlannedStage, ...]:
         """Cap a chunker's chunk size at the token window of the embedders it feeds, and say so."""
@@ -142,14 +160,18 @@ class _Planner:
 
     def _smallest_window_fed_by(self, sid: str, stages: tuple[PlannedStage, ...]) -> tuple[int, str] | None:
         """(tokens, component) of the smallest token window among the stages that take ``sid``'s output."""
-        windows = [
-            (consumer.component.token_window(self.params_of[consumer.id]), consumer.uses)  # type: ignore[attr-defined]
+        windows: list[tuple[int, str]] = [
+            (consumer.component.token_window(self.params_of[consumer.id], self._settings()), consumer.uses)  # type: ignore[attr-defined]
             for consumer in stages
             if hasattr(consumer.component, "token_window")
             and consumer.id in self.params_of
             and any(isinstance(r, StageRef) and r.stage == sid for r in consumer.inputs.values())
         ]
+        windows = [(w, name) for w, name in windows if w is not None]
         return min(windows) if windows else None
+
+    def _settings(self) -> dict[str, tuple[type, Any]]:
+        return {n: (r.type, r.settings) for n, r in self.resources.items() if r.settings is not None}
 
     def _check_param_defaults(self) -> None:
         for pname, param in self.pipeline.params.items():
@@ -210,10 +232,12 @@ class _Planner:
         if cls is None or sid not in self.ports or inputs is None:
             return None
         upstream = sorted({r.stage for r in inputs.values() if isinstance(r, StageRef)} | set(stage.after))
-        policies = effective_policies(stage, self.pipeline.defaults, self.project.spec.defaults)
+        policies = effective_policies(stage, self.pipeline.defaults, self.project.defaults)
         checks = self._checks(sid, stage, cls, self.ports[sid])
+        uses, problems = check_stage_resources(cls, stage, self.at("stages", sid), self.every_profile, self.locator)
+        self.problems += problems
         return PlannedStage(
-            sid, stage.uses, cls, stage.with_, inputs, self.ports[sid], tuple(upstream), policies, checks
+            sid, stage.uses, cls, stage.with_, inputs, self.ports[sid], tuple(upstream), policies, checks, uses
         )
 
     def _checks(self, sid: str, stage: Stage, cls: type[Component], ports: Ports) -> tuple[Check, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import re
 import sys
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from components.base import Component, ComponentError
 from components.haystack import ALIASES, HAYSTACK_SCHEME, haystack_stage
+from components.resources import Resource
 from flows.errors import RegistryError
 from flows.language.load import did_you_mean
 
@@ -30,6 +33,7 @@ HAYSTACK_ALLOWED = ("haystack.", "haystack_integrations.", "components.")
 class Registry:
     components: dict[str, type[Component]]
     origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
+    resource_types: dict[str, type[Resource]] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=lambda: ALIASES)  # short name -> Haystack class path
 
     def get(self, name: str) -> type[Component] | None:
@@ -37,6 +41,9 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self.components)
+
+    def resource_type(self, name: str) -> type[Resource] | None:
+        return self.resource_types.get(name)
 
     def resolve(self, uses: str) -> type[Component]:
         """The component a stage's ``uses`` names; raises RegistryError saying what exists instead."""
@@ -89,9 +96,13 @@ def _build(project_root: Path | None) -> Registry:
         sys.path.insert(0, str(project_root))
     found: dict[str, type[Component]] = {}
     origins: dict[str, str] = {}
+    resource_types: dict[str, type[Resource]] = {}
     for origin, cls in _candidates(project_root):
-        _register(found, origins, origin, cls)
-    return Registry(found, origins)
+        if issubclass(cls, Resource):
+            _register_resource(resource_types, origins, origin, cls)
+        else:
+            _register(found, origins, origin, cls)
+    return Registry(found, origins, resource_types)
 
 
 def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
@@ -148,21 +159,37 @@ def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:
         origin = f"entry point {ep.value}"
         if isinstance(target, ModuleType):
             yield from _classes_in(target, origin=origin)
-        elif isinstance(target, type) and issubclass(target, Component):
+        elif isinstance(target, type) and issubclass(target, Component | Resource):
             yield origin, target
         else:
             raise RegistryError(f"entry point '{ep.name} = {ep.value}' is neither a Component class nor a module")
 
 
-def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Component]]]:
+def _classes_in(module: ModuleType, origin: str) -> Iterator[tuple[str, type[Any]]]:
+    """Components and resource types defined in ``module`` (abstract bases have no name and are skipped)."""
     for value in vars(module).values():
         if (
             isinstance(value, type)
-            and issubclass(value, Component)
+            and issubclass(value, Component | Resource)
             and value.__module__ == module.__name__
             and value.name
+            and not inspect.isabstract(value)
         ):
             yield origin, value
+
+
+def _register_resource(
+    found: dict[str, type[Resource]], origins: dict[str, str], origin: str, cls: type[Resource]
+) -> None:
+    if not NAME_PATTERN.match(cls.name):
+        raise RegistryError(f"{origin}: resource type '{cls.name}' must look like 'family.variant' (lowercase)")
+    if cls.name in found and found[cls.name] is not cls:
+        raise RegistryError(
+            f"resource type '{cls.name}' is defined twice: {origins['resource:' + cls.name]} "
+            f"({found[cls.name].__qualname__}) and {origin} ({cls.__qualname__}); rename one"
+        )
+    found[cls.name] = cls
+    origins["resource:" + cls.name] = origin
 
 
 def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:

@@ -23,7 +23,9 @@ def json_schema(registry: Registry) -> dict[str, Any]:
     _allow_param_shorthand(defs)
     for model in defs.values():
         _allow_duration_strings(model)
-    _component_params(defs["Stage"], registry, defs)
+    _settings_by_uses(defs["Stage"], {n: c.Params for n, c in registry.components.items()}, defs)
+    _allow_haystack_uses(defs["Stage"], registry)
+    _settings_by_uses(defs["ResourceSpec"], {n: c.Params for n, c in registry.resource_types.items()}, defs)
     return schema
 
 
@@ -39,16 +41,23 @@ def _allow_duration_strings(model: dict[str, Any]) -> None:
             prop["anyOf"].append(_DURATION)
 
 
-def _component_params(stage: dict[str, Any], registry: Registry, defs: dict[str, Any]) -> None:
-    stage["properties"]["uses"]["examples"] = [*registry.names(), *sorted(registry.aliases)]
-    # Haystack components are named by class path; their init arguments are checked by `dagwright validate`.
-    allowed = "|".join(re.escape(prefix) for prefix in HAYSTACK_ALLOWED)
-    haystack = f"^{re.escape(HAYSTACK_SCHEME)}({allowed})[A-Za-z0-9_.]+$"
-    stage["properties"]["uses"]["anyOf"] = [{"pattern": NAME_PATTERN.pattern}, {"pattern": haystack}]
+def _settings_by_uses(model: dict[str, Any], params_of: dict[str, Any], defs: dict[str, Any]) -> None:
+    """`with` checked against the Params of whatever `uses` names (a component for a stage, a type for a
+    resource)."""
+    model["properties"]["uses"]["examples"] = sorted(params_of)
     conditions = []
-    for name in registry.names():
-        params = registry.components[name].Params.model_json_schema(by_alias=True)
-        # Nested models (a retriever's store settings) refer to "#/$defs/...": hoist them to the root.
+    for name in sorted(params_of):
+        params = params_of[name].model_json_schema(by_alias=True)
+        # Nested models refer to "#/$defs/...": hoist them to the root.
         defs.update(params.pop("$defs", {}))
         conditions.append({"if": {"properties": {"uses": {"const": name}}}, "then": {"properties": {"with": params}}})
-    stage["allOf"] = conditions
+    model["allOf"] = conditions
+
+
+def _allow_haystack_uses(stage: dict[str, Any], registry: Registry) -> None:
+    # Haystack components are named by class path; their init arguments are checked by `dagwright validate`.
+    uses = stage["properties"]["uses"]
+    uses["examples"] += sorted(registry.aliases)
+    allowed = "|".join(re.escape(prefix) for prefix in HAYSTACK_ALLOWED)
+    haystack = f"^{re.escape(HAYSTACK_SCHEME)}({allowed})[A-Za-z0-9_.]+$"
+    uses["anyOf"] = [{"pattern": NAME_PATTERN.pattern}, {"pattern": haystack}]

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from components.stores.base import open_backend
-from components.stores.chroma import ChromaSettings
+from components.stores.chroma import ChromaStore
 from flows.execute.local import run_local
 from flows.plan.gxnames import CATALOG_FILE, generate
 from tests.helpers.files import write_tree
 from tests.helpers.pipelines import FN
+from tests.helpers.resources import open_resource
 
 INGEST = """
+resources:
+  gated: {{uses: store.chroma, with: {{path: "{store}", collection: gated}}}}
+  minilm: {{uses: embedding.onnx}}
 pipelines:
   p:
     defaults: {{on_fail: {on_fail}}}
@@ -27,11 +30,11 @@ pipelines:
         uses: chunker.sections
         with: {{chunk_size: 64, overlap: 8}}
         inputs: {{documents: {chunk_input}}}
-      embed: {{uses: embedder.onnx, inputs: {{documents: chunk.output}}}}
+      embed: {{uses: embedder.documents, inputs: {{documents: chunk.output}}}}
       {fault_after_embed}
       index:
-        uses: store.chroma
-        with: {{path: "{store}", collection: gated}}
+        uses: store.write
+        with: {{store: gated}}
         inputs: {{documents: {index_input}}}
 """
 
@@ -68,8 +71,12 @@ def ingest_plan(
     return plan_of(text)
 
 
+def chroma(tmp_path: Path) -> ChromaStore:
+    return open_resource(ChromaStore, path=str(tmp_path / "chroma"), collection="gated")
+
+
 def indexed(tmp_path: Path) -> int:
-    return open_backend(ChromaSettings(path=str(tmp_path / "chroma"), collection="gated")).count()
+    return chroma(tmp_path).count()
 
 
 def test_clean_data_passes_every_default_gate_and_is_indexed(plan_of, tmp_path: Path, docs: Path) -> None:
@@ -77,7 +84,7 @@ def test_clean_data_passes_every_default_gate_and_is_indexed(plan_of, tmp_path: 
     assert result.ok, result.error
     checked = {s: [r.check for g in result.stages[s].gates for r in g.results] for s in ("load", "chunk", "embed")}
     assert checked["load"] == ["count(min=1)", "text_length(min=1)", "unique_ids"]
-    assert "embedding_dim(dim=384)" in checked["embed"]
+    assert checked["embed"] == ["finite_embeddings", "embedding_norm(min=0.99, max=1.01)"]
     assert indexed(tmp_path) == result.stages["chunk"].rows_out
 
 
@@ -154,10 +161,7 @@ def test_quarantine_keeps_the_good_rows_and_files_the_bad_with_reasons(
     [row] = [json.loads(line) for line in quarantined.read_text().splitlines()]
     assert row["reasons"] == ["text_length(min=1)"] and row["item"]["meta"]["source"] == "empty.md"
     assert result.stages["load"].rows_out == 2
-    sources = {
-        d.meta["source"]
-        for d in open_backend(ChromaSettings(path=str(tmp_path / "chroma"), collection="gated")).documents()
-    }
+    sources = {d.meta["source"] for d in chroma(tmp_path).documents()}
     assert sources == {"a.md", "b.md"}
 
 

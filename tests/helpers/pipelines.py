@@ -52,6 +52,8 @@ pipelines:
 # embedder) in one pipeline: text files -> convert -> clean -+-> join -> embed -> prompt
 #                            markdown   -> load    -> chunk -+
 HAYSTACK_MIX = """
+resources:
+  minilm: {uses: embedding.onnx}
 pipelines:
   p:
     params:
@@ -77,7 +79,8 @@ pipelines:
         uses: haystack.joiner
         inputs: {documents: clean.documents, documents_2: chunk.output}
       embed:
-        uses: embedder.onnx
+        uses: embedder.documents
+        with: {model: minilm}
         inputs: {documents: join.documents}
       prompt:
         uses: haystack.prompt_builder
