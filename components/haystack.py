@@ -158,12 +158,13 @@ def _import_class(path: str) -> type:
 
 def _params_model(target: type, path: str) -> type[ComponentParams]:
     """A Params model whose fields are the init arguments, so `with:` is checked before any run."""
+    init = target.__init__  # type: ignore[misc]
     try:
-        hints = typing.get_type_hints(target.__init__)
+        hints = typing.get_type_hints(init)
     except Exception:  # unresolvable forward references: check the names, accept any value
         hints = {}
     fields: dict[str, Any] = {}
-    for p in list(inspect.signature(target.__init__).parameters.values())[1:]:
+    for p in list(inspect.signature(init).parameters.values())[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name.startswith("_"):
             continue
         default = ... if p.default is p.empty else p.default
