@@ -12,7 +12,7 @@ import pytest
 from haystack import Document as HaystackDocument
 
 from components.documents import Document
-from components.haystack import from_haystack, haystack_stage, to_haystack
+from components.haystack import ALIASES, from_haystack, haystack_stage, to_haystack
 from flows.errors import RegistryError
 from flows.execute.local import run_local
 from flows.language.load import load
@@ -81,6 +81,16 @@ def test_alias_and_full_path_are_one_component_identified_by_path_and_haystack_v
     assert cls is discover().resolve(f"haystack:{CLEANER}") is haystack_stage(CLEANER)
     assert cls.name == f"haystack:{CLEANER}"
     assert cls.version == f"haystack-{haystack.__version__}"
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_every_alias_names_a_haystack_component(alias: str) -> None:
+    import importlib
+
+    module, _, name = ALIASES[alias].rpartition(".")
+    cls = discover().resolve(alias)
+    assert cls.target is getattr(importlib.import_module(module), name)
+    assert cls.name == f"haystack:{ALIASES[alias]}"
 
 
 def test_a_module_outside_the_allowlist_is_never_imported() -> None:
