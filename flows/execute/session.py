@@ -74,7 +74,12 @@ class Session:
         key = (cls, content_hash(params), provider.identities())
         with self._lock:
             if key not in self._instances:
-                self._instances[key] = cls(params, provider)
+                instance = cls(params, provider)
+                # Heavy state is loaded once per instance before its first run (Haystack's warm_up convention).
+                warm_up = getattr(instance, "warm_up", None)
+                if callable(warm_up):
+                    warm_up()
+                self._instances[key] = instance
             return self._instances[key]
 
     def close(self) -> None:

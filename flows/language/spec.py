@@ -167,7 +167,10 @@ def validate_cron(expression: str) -> str:
 class Stage(Policies):
     """One step of a pipeline: a component, its settings, and where its inputs come from."""
 
-    uses: str = Field(description="Registered component name, `family.variant` (see `dagwright components`).")
+    uses: str = Field(
+        description="Registered component name, `family.variant` (see `dagwright components`), or a Haystack "
+        "component, `haystack:<module>.<Class>` (under haystack., haystack_integrations. or components.)."
+    )
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The component's params.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'.")
     after: list[str] = Field(

@@ -8,7 +8,7 @@ import inspect
 import pkgutil
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,8 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from components.base import Component, ComponentError
+from components.haystack import ALIASES, HAYSTACK_SCHEME, haystack_stage
 from components.resources import Resource
 from flows.errors import RegistryError
+from flows.language.load import did_you_mean
 
 ENTRY_POINT_GROUP = "dagwright.components"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -25,6 +27,9 @@ PROJECT_PACKAGE = "dagwright_project_components"
 # dagwright's own components/ folder. Found from the base class's file rather than from `import components`:
 # run as `python -m` from a project folder, that import finds the project's own components/ package first.
 BUILTIN_DIR = Path(inspect.getfile(Component)).resolve().parent
+# `haystack:` names a class to import: only these modules may be named, so a pipelines file cannot run
+# arbitrary code (`haystack:os.system`). `components.` is the project's own components folder.
+HAYSTACK_ALLOWED = ("haystack.", "haystack_integrations.", "components.")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Registry:
     components: dict[str, type[Component]]
     origins: dict[str, str]  # name -> where it was found, for messages and `dagwright components`
     resource_types: dict[str, type[Resource]] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=lambda: ALIASES)  # short name -> Haystack class path
 
     def get(self, name: str) -> type[Component] | None:
         return self.components.get(name)
@@ -41,6 +47,39 @@ class Registry:
 
     def resource_type(self, name: str) -> type[Resource] | None:
         return self.resource_types.get(name)
+
+    def resolve(self, uses: str) -> type[Component]:
+        """The component a stage's ``uses`` names; raises RegistryError saying what exists instead."""
+        if uses.startswith(HAYSTACK_SCHEME) or uses in self.aliases:
+            return _haystack(self.aliases.get(uses) or uses.removeprefix(HAYSTACK_SCHEME))
+        cls = self.components.get(uses)
+        if cls is None:
+            hint = did_you_mean(uses, [*self.components, *self.aliases])
+            raise RegistryError(f"unknown component '{uses}'{hint}; `dagwright components` lists those available")
+        return cls
+
+
+def _haystack(path: str) -> type[Component]:
+    """A Haystack component class by path, imported only when its module is allowed and Haystack is needed."""
+    if not path.startswith(HAYSTACK_ALLOWED):
+        haystack, integrations, project = HAYSTACK_ALLOWED
+        raise RegistryError(
+            f"'{HAYSTACK_SCHEME}{path}' is not allowed: only classes under '{haystack}', '{integrations}' or the "
+            f"project's '{project}' can be named, so a pipelines file cannot import arbitrary code"
+        )
+    try:
+        return haystack_stage(_project_module(path))
+    except ComponentError as exc:
+        raise RegistryError(str(exc)) from None
+
+
+def _project_module(path: str) -> str:
+    """`components.x.Y` of a project lives in its components folder, imported under a private package name."""
+    if path.startswith("components.") and PROJECT_PACKAGE in sys.modules:
+        module = path.rpartition(".")[0].replace("components", PROJECT_PACKAGE, 1)
+        if importlib.util.find_spec(module) is not None:
+            return path.replace("components", PROJECT_PACKAGE, 1)
+    return path
 
 
 _cache: dict[Path | None, Registry] = {}
@@ -163,6 +202,10 @@ def _register_resource(
 def _register(found: dict[str, type[Component]], origins: dict[str, str], origin: str, cls: type[Component]) -> None:
     if not NAME_PATTERN.match(cls.name):
         raise RegistryError(f"{origin}: component name '{cls.name}' must look like 'family.variant' (lowercase)")
+    if cls.name in ALIASES:
+        raise RegistryError(
+            f"{origin}: component name '{cls.name}' is taken by an alias of haystack:{ALIASES[cls.name]}"
+        )
     if cls.name in found and found[cls.name] is not cls:
         raise RegistryError(
             f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"

@@ -3,10 +3,12 @@ registered component's params under ``with`` so editors complete and check them 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from components.haystack import HAYSTACK_SCHEME
 from flows.language.spec import PipelinesFile
-from flows.plan.registry import Registry
+from flows.plan.registry import HAYSTACK_ALLOWED, NAME_PATTERN, Registry
 
 _DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
 _DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}
@@ -26,6 +28,7 @@ def json_schema(registry: Registry) -> dict[str, Any]:
     for model in defs.values():
         _allow_duration_strings(model)
     _settings_by_uses(defs["Stage"], {n: c.Params for n, c in registry.components.items()}, defs)
+    _allow_haystack_uses(defs["Stage"], registry)
     _settings_by_uses(defs["ResourceSpec"], {n: c.Params for n, c in registry.resource_types.items()}, defs)
     return schema
 
@@ -77,3 +80,12 @@ def _or_placeholder(prop: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in prop.items() if k not in _ANNOTATIONS}
     alternatives = rest["anyOf"] if set(rest) == {"anyOf"} else [rest]
     return {**kept, "anyOf": [*alternatives, _PLACEHOLDER]}
+
+
+def _allow_haystack_uses(stage: dict[str, Any], registry: Registry) -> None:
+    # Haystack components are named by class path; their init arguments are checked by `dagwright validate`.
+    uses = stage["properties"]["uses"]
+    uses["examples"] += sorted(registry.aliases)
+    allowed = "|".join(re.escape(prefix) for prefix in HAYSTACK_ALLOWED)
+    haystack = f"^{re.escape(HAYSTACK_SCHEME)}({allowed})[A-Za-z0-9_.]+$"
+    uses["anyOf"] = [{"pattern": NAME_PATTERN.pattern}, {"pattern": haystack}]

@@ -12,11 +12,12 @@ import pytest
 
 from flows.cli import main
 from tests.conftest import REPO
+from tests.helpers.files import write_tree
 
 HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"]])
+@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"]])
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     probe = (
         "import sys\nfrom flows.cli import main\n"
@@ -26,6 +27,18 @@ def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_haystack_is_imported_when_a_file_is_planned_not_when_it_is_loaded(tmp_path: Path) -> None:
+    stage = "a: {uses: haystack.prompt_builder, with: {template: hi}}"
+    path = write_tree(tmp_path, {"pipelines.yaml": f"pipelines:\n  p:\n    stages:\n      {stage}\n"})
+    probe = (
+        "import sys\nfrom flows.language.load import load\nfrom flows.plan.planner import plan_project\n"
+        f"project = load({str(path / 'pipelines.yaml')!r})\nprint('haystack' in sys.modules)\n"
+        "plan_project(project)\nprint('haystack' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr
 
 
 def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,6 +87,7 @@ def test_components_lists_params_and_ports(capsys: pytest.CaptureFixture[str]) -
     assert "  param  pattern: str = '**/*'" in out
     assert "  out    output: list[Document]" in out
     assert "  in     data: Any" in out
+    assert "haystack.cleaner  (alias of haystack:haystack.components.preprocessors.DocumentCleaner)" in out
 
 
 def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,6 +101,20 @@ def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.Cap
     shipped["pipelines"]["docs-report"]["stages"]["read"]["with"]["patern"] = "*.md"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(shipped, schema)
+
+
+def test_schema_accepts_haystack_components_and_refuses_other_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    doc = yaml.safe_load((REPO / "tests/flows/cases/bad/47-haystack-unknown-init-arg.yaml").read_text())
+    doc["pipelines"]["demo"]["stages"]["alias"] = {"uses": "haystack.joiner", "with": {"top_k": 3}}
+    jsonschema.validate(doc, schema)
+    doc["pipelines"]["demo"]["stages"]["clean"]["uses"] = "haystack:os.system"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
 
 
 def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:

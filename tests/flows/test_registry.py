@@ -155,3 +155,11 @@ def test_project_components_are_labelled_project_even_when_the_project_shadows_t
     labels = dict(re.findall(r"^(\S+)  \(v\d+, (.+)\)$", done.stdout, re.M))
     assert labels["text.shout"] == f"project {root / 'components' / 'shout.py'}"
     assert labels["loader.files"] == "builtin components.loaders"
+
+
+def test_a_component_may_not_take_a_haystack_alias(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "proj", {"components/__init__.py": "", "components/c.py": COMPONENT.format(name="haystack.cleaner")}
+    )
+    with pytest.raises(RegistryError, match="component name 'haystack.cleaner' is taken by an alias of haystack:"):
+        discover(root)

@@ -46,3 +46,47 @@ pipelines:
         with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: {failures}}}}}
         inputs: {{values: nums.output}}
 """
+
+
+# Haystack components (converter, cleaner, joiner, prompt builder) mixed with dagwright's own (loader, chunker,
+# embedder) in one pipeline: text files -> convert -> clean -+-> join -> embed -> prompt
+#                            markdown   -> load    -> chunk -+
+HAYSTACK_MIX = """
+resources:
+  minilm: {uses: embedding.onnx}
+pipelines:
+  p:
+    params:
+      sources: {type: list, description: Paths of text files for Haystack's converter.}
+      folder: {type: string, description: A folder of markdown files for dagwright's loader.}
+      question: {type: string, default: What do the notes say?}
+    stages:
+      convert:
+        uses: haystack.text_converter
+        inputs: {sources: "${params.sources}"}
+      clean:
+        uses: haystack:haystack.components.preprocessors.DocumentCleaner
+        with: {remove_substrings: [DRAFT]}
+        inputs: {documents: convert.documents}
+      load:
+        uses: loader.files
+        with: {path: "${params.folder}", pattern: "*.md"}
+      chunk:
+        uses: chunker.sections
+        with: {chunk_size: 64, overlap: 0}
+        inputs: {documents: load.output}
+      join:
+        uses: haystack.joiner
+        inputs: {documents: clean.documents, documents_2: chunk.output}
+      embed:
+        uses: embedder.documents
+        with: {model: minilm}
+        inputs: {documents: join.documents}
+      prompt:
+        uses: haystack.prompt_builder
+        with:
+          template: |-
+            {% for d in documents %}[{{ d.meta.file_path or d.meta.source }}] {{ d.content }}
+            {% endfor %}Q: {{ question }}
+        inputs: {question: "${params.question}", documents: embed.output}
+"""
