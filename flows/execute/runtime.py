@@ -126,10 +126,12 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
     """Run the stage's checks on its inputs or outputs (Great Expectations loads only when there are some)."""
     if not any(c.direction == direction for c in stage.checks):
         return values
-    from flows.execute.gates import GateFailed, apply_gate
+    from flows.execute.gates import GateFailed, GxValidator, apply_gate
 
+    assert ctx.provider is not None
+    validator = ctx.provider.session.keep("great_expectations", GxValidator)
     try:
-        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir)
+        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, validator)
     except GateFailed as failed:
         if ctx.gate_hook:
             ctx.gate_hook(stage, failed.report)

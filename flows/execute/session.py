@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from flows.plan.resources import PlannedResource
 from flows.plan.stageparams import resolve_params
 
 R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
 log = logging.getLogger("dagwright")
 
 
@@ -50,6 +51,7 @@ class Session:
         self._opening: dict[str, threading.Lock] = {}
         self._open: dict[str, Resource] = {}  # identity -> open resource, in opening order
         self._instances: dict[tuple[Any, ...], Component] = {}
+        self._kept: dict[str, Any] = {}
 
     def resource(self, planned: PlannedResource, root: Path) -> Resource:
         """The open resource for ``planned``; opened on first use. Only the first caller opens it; the others
@@ -81,6 +83,13 @@ class Session:
                     warm_up()
                 self._instances[key] = instance
             return self._instances[key]
+
+    def keep(self, key: str, make: Callable[[], T]) -> T:
+        """An engine helper made once per session (the Great Expectations context the gates validate with)."""
+        with self._lock:
+            if key not in self._kept:
+                self._kept[key] = make()
+            return self._kept[key]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close every open resource, newest first. A failing close is logged, never raised: it runs at exit."""
