@@ -82,12 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
     p.add_argument("--local", action="store_true", help="run in process, without Prefect")
     p.add_argument("--no-cache", action="store_true", help="recompute every stage, ignoring cached results")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's own log lines")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show a failed stage's traceback, and Prefect's own log lines"
+    )
     p.set_defaults(command=cmd_run)
 
     p = sub.add_parser("check", help="dry run: every stage and data-quality check, but nothing is written")
     p.add_argument("pipeline")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
+    p.add_argument("-v", "--verbose", action="store_true", help="show a failed stage's traceback")
     p.set_defaults(command=cmd_check)
 
     p = sub.add_parser("up", help="start a local Prefect server with its UI (Ctrl-C stops it)")
@@ -213,7 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from flows.execute.local import run_local
 
         print(f"running {plan.name} in process")
-        result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=not args.no_cache)
+        reporter = ConsoleReporter(verbose=args.verbose)
+        result = run_local(plan, params, reporter=reporter, use_cache=not args.no_cache)
     else:
         result = _run_prefect(plan, params, args)
     return _finish(plan, result)
@@ -229,7 +233,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print_notes([plan])
     writers = [s.id for s in plan.stages if s.component.writes]
     print(f"checking {plan.name} in process; not run, only checked: {', '.join(writers) or '(none)'}")
-    result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=False, dry_run=True)
+    result = run_local(plan, params, reporter=ConsoleReporter(verbose=args.verbose), use_cache=False, dry_run=True)
     return _finish(plan, result)
 
 
@@ -241,7 +245,7 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
     from flows.prefect.executor import build_flow
 
     results: list[Any] = []
-    flow = build_flow(plan, ConsoleReporter(), results, use_cache=not args.no_cache)
+    flow = build_flow(plan, ConsoleReporter(verbose=args.verbose), results, use_cache=not args.no_cache)
     state = flow(**params, return_state=True)
     if not results:  # the flow failed before running any stage (e.g. the server went away)
         raise DagwrightError(f"flow run of '{plan.name}' ended {state.name}: {state.message}")

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,11 @@ class StageResult:
     attempts: int = 0
     rows_in: int | None = None
     rows_out: int | None = None
-    error: str | None = None
+    error: str | None = None  # one line: the exception's type and message
     gates: list[Any] = field(default_factory=list)  # GateReports of its input and output checks
+    # A failure's exception, and its traceback formatted where it was caught: what `-v` shows of a bug.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    traceback: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,6 +47,38 @@ class StageResult:
     def load_seconds(self) -> float:
         """Time its gates spent loading Great Expectations (once per process), left out of ``seconds``."""
         return sum(g.load_seconds for g in self.gates)
+
+
+def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: int) -> StageResult:
+    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report."""
+    return StageResult(
+        stage,
+        "failed",
+        seconds=seconds,
+        attempts=attempts,
+        error=describe_error(exc),
+        gates=failure_gates(exc),
+        exception=exc,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def failure_gates(exc: BaseException) -> list[Any]:
+    """The report of a failed gate, which the stage's result keeps; none for any other failure."""
+    from flows.execute.gates import GateFailed
+
+    return [exc.report] if isinstance(exc, GateFailed) else []
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Retries are for flaky infrastructure; a failed data-quality gate fails the same way every time."""
+    from flows.execute.gates import GateFailed
+
+    return not isinstance(exc, GateFailed)
 
 
 class Reporter(Protocol):

@@ -13,6 +13,7 @@ import pytest
 from flows.cli import main
 from tests.conftest import REPO
 from tests.helpers.files import write_tree
+from tests.helpers.pipelines import buggy
 
 HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
 
@@ -233,3 +234,17 @@ def test_file_option_works_after_the_command_too(flag: str, capsys: pytest.Captu
 
 def test_file_option_after_the_command_wins_over_one_before(tmp_path: Path) -> None:
     assert main(["-f", str(tmp_path / "nope.yaml"), "validate", "-f", str(REPO / "pipelines.yaml")]) == 0
+
+
+@pytest.mark.parametrize("command", [["run", "p", "--local"], ["check", "p"]])
+def test_a_failed_stage_shows_one_line_and_its_traceback_with_v(
+    command: list[str], write_pipelines, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pipelines(buggy())
+    assert main(["-f", str(path), *command]) == 1
+    quiet = capsys.readouterr().out
+    assert "KeyError: 'source'" in quiet and "Traceback" not in quiet
+    assert main(["-f", str(path), *command, "-v"]) == 1
+    verbose = capsys.readouterr().out
+    assert "Traceback (most recent call last):" in verbose
+    assert 'return [row["source"] for row in rows]' in verbose

@@ -13,7 +13,7 @@ import pytest
 from flows.execute.local import run_local as run_in_process
 from flows.execute.runtime import RunResult, StageResult
 from flows.plan.planner import Plan
-from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
+from tests.helpers.pipelines import FAILING_BRANCHES, FN, buggy, flaky
 
 Runner = Callable[..., RunResult]
 
@@ -121,6 +121,52 @@ def test_failure_skips_downstream_but_not_independent_branches(execute: Runner, 
     assert not result.ok
     assert "stage 'broken' failed: ValueError: boom" in str(result.error)
     assert result.output("healthy") == 6
+
+
+def test_a_bug_in_a_stage_keeps_its_type_and_traceback(execute: Runner, plan_of) -> None:
+    failed = execute(plan_of(buggy())).stages["buggy"]
+    assert failed.error == "KeyError: 'source'"
+    assert isinstance(failed.exception, KeyError)
+    trace = failed.traceback or ""
+    assert trace.startswith("Traceback (most recent call last):") and trace.rstrip().endswith("KeyError: 'source'")
+    assert 'return [row["source"] for row in rows]' in trace  # the line of the bug itself
+
+
+def test_a_failed_stage_reports_the_time_its_attempts_took(execute: Runner, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              slow_failure:
+                uses: python.call
+                retries: 1
+                retry_delay: 10ms
+                with: {{function: "{FN}:fail_after", kwargs: {{seconds: 0.2}}}}
+                inputs: {{values: nums.output}}
+        """)
+    failed = execute(plan, use_cache=False).stages["slow_failure"]
+    assert failed.status == "failed" and failed.attempts == 2
+    assert failed.seconds >= 0.4  # both attempts, not only the last one
+
+
+def test_a_failed_gate_is_not_retried(execute: Runner, plan_of, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\ntext\n")
+    (docs / "empty.md").write_text("")  # fails the loader's default text_length check
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              load: {{uses: loader.files, with: {{path: "{docs}"}}, retries: 3, retry_delay: 5s}}
+        """)
+    recorder = Recorder()
+    result = execute(plan, reporter=recorder, use_cache=False)
+    load = result.stages["load"]
+    assert load.status == "failed" and load.attempts == 1 and recorder.retried == []
+    assert "gate of stage 'load' failed" in (load.error or "") and load.gates and load.gates[0].failed
+    assert result.seconds < 5
 
 
 def test_retries_until_success_with_attempts_reported(execute: Runner, plan_of, tmp_path: Path) -> None:

@@ -90,3 +90,18 @@ pipelines:
             {% endfor %}Q: {{ question }}
         inputs: {question: "${params.question}", documents: embed.output}
 """
+
+
+def buggy(*, retries: int = 0) -> str:
+    """nums -> buggy, whose function raises KeyError('source') from inside its own code."""
+    return f"""
+pipelines:
+  p:
+    stages:
+      nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+      buggy:
+        uses: python.call
+        retries: {retries}
+        with: {{function: "{FN}:lookup_source"}}
+        inputs: {{values: nums.output}}
+"""

@@ -150,3 +150,15 @@ class Replied:
 
 def reply(cites: int = 0) -> Replied:
     return Replied(Reply("forty-two", [f"doc{i}.md" for i in range(cites)]))
+
+
+def lookup_source(values: list[int]) -> list[str]:
+    """A bug inside a stage: a key every row is assumed to have."""
+    rows: list[dict[str, str]] = [{"id": str(v)} for v in values]
+    return [row["source"] for row in rows]
+
+
+def fail_after(values: list[int], seconds: float) -> list[int]:
+    """Works for ``seconds``, then fails: a failure whose attempts take measurable time."""
+    time.sleep(seconds)
+    raise RuntimeError(f"failed after {seconds:g}s")
