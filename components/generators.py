@@ -12,7 +12,7 @@ import re
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -20,6 +20,11 @@ from components.base import Checkable, Component, ComponentParams, Presentable
 from components.documents import Document
 from components.prompts import load_prompt
 from components.resources import Resource, Uses
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+    from components.llmserver import LocalServer
 
 NO_CONTEXT_ANSWER = (
     "I could not find an answer in the indexed documents: no passage was relevant enough to the question."
@@ -86,10 +91,17 @@ class ProviderSettings(ComponentParams):
     local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
 
 
-class LlmProvider(Resource):
+S = TypeVar("S", bound=ComponentParams)
+
+
+class LlmProvider(Resource[S]):
     """A chat model: messages in, text and token usage out."""
 
     kind = "LLM provider"
+
+    def model_name(self) -> str:
+        """The model's name, as an answer records it."""
+        return self.name
 
     @abstractmethod
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
@@ -99,7 +111,7 @@ class LlmProvider(Resource):
 LlmRef = Annotated[str, Uses(LlmProvider)]
 
 
-class OpenAIProvider(LlmProvider):
+class OpenAIProvider(LlmProvider[ProviderSettings]):
     """Any OpenAI-compatible chat endpoint; without `base_url`, the embedded SmolLM2 server (offline).
 
     Example:
@@ -114,14 +126,16 @@ class OpenAIProvider(LlmProvider):
     """
 
     name = "llm.openai"
-    Params = ProviderSettings
-    params: ProviderSettings
+    client: OpenAI | None = None  # built by open()
+    server: LocalServer | None = None  # the embedded model's server, started by open() when there is no base_url
+
+    def model_name(self) -> str:
+        return self.params.model
 
     def open(self) -> None:
         from openai import OpenAI
 
         p = self.params
-        self.server = None
         base_url = p.base_url
         if base_url is None:
             from components.llmserver import LocalServer
@@ -134,15 +148,16 @@ class OpenAIProvider(LlmProvider):
         )
 
     def close(self) -> None:
-        client, server = getattr(self, "client", None), getattr(self, "server", None)
-        if client is not None:
-            client.close()
-        if server is not None:
-            server.stop()
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
 
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
+        if self.client is None:
+            raise RuntimeError(f"{self.name}: chat() before open()")
         stream = bool(options.pop("stream", False))
-        request = {"model": self.params.model, "messages": messages, **options}
+        request: dict[str, Any] = {"model": self.params.model, "messages": messages, **options}
         if not stream:
             response = self.client.chat.completions.create(**request)
             return response.choices[0].message.content or "", _usage(response.usage)
@@ -191,7 +206,7 @@ def sources_of(documents: list[Document], answer: str) -> list[Source]:
     ]
 
 
-class AnswerGenerator(Component):
+class AnswerGenerator(Component[GeneratorParams]):
     """Answers a question from retrieved passages with an LLM provider resource, citing them as [n].
 
     When no passage cleared the retriever's threshold, it answers so explicitly and does not call the model.
@@ -208,9 +223,7 @@ class AnswerGenerator(Component):
     """
 
     name = "generator.answer"
-    Params = GeneratorParams
     default_checks = {"outputs": {"answer": [{"text_length": {"min": 1}}]}}
-    params: GeneratorParams
 
     def run(self, question: str, documents: list[Document]) -> Generated:
         return Generated(self.answer(question, documents))
@@ -231,7 +244,7 @@ class AnswerGenerator(Component):
             stream=p.stream,
         )
         seconds = round(time.perf_counter() - started, 3)
-        model = str(getattr(provider.params, "model", provider.name))
+        model = provider.model_name()
         return Answer(question, text.strip(), sources_of(documents, text), True, prompt.ref, model, usage, seconds)
 
 

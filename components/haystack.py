@@ -29,7 +29,7 @@ import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, create_model
 
@@ -59,25 +59,29 @@ class HaystackParams(ComponentParams):
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
 
-class HaystackComponent(Component):
-    """Runs one Haystack component class; ``haystack_stage()`` makes one subclass per class."""
+HP = TypeVar("HP", bound=HaystackParams)
+
+
+class HaystackComponent(Component[HP]):
+    """Runs one Haystack component class; ``haystack_stage()`` makes one subclass per class, whose params model
+    (the class's init arguments) is its generic argument."""
 
     target: ClassVar[type]
     path: ClassVar[str] = ""
     _instance: Any = None  # the Haystack component, built on first use so the constructor stays cheap
 
     @classmethod
-    def ports(cls, params: ComponentParams) -> Ports:
+    def ports(cls, params: HP) -> Ports:
         return _ports_of(cls._create(params))
 
     @classmethod
-    def fingerprint(cls, params: ComponentParams) -> str:
+    def fingerprint(cls, params: HP) -> str:
         # The key already holds the class path (`name`), Haystack's version and the init args. The class's own
         # source covers what the version does not: integrations versioned apart, and a project's components.
         return _source_digest(cls.target)
 
     @classmethod
-    def _create(cls, params: ComponentParams) -> Any:
+    def _create(cls, params: HP) -> Any:
         kwargs = {name: getattr(params, name) for name in params.model_fields_set}
         try:
             return cls.target(**kwargs)
@@ -105,18 +109,19 @@ class HaystackComponent(Component):
 
 
 @functools.cache
-def haystack_stage(path: str) -> type[HaystackComponent]:
+def haystack_stage(path: str) -> type[HaystackComponent[Any]]:
     """A dagwright component class for the Haystack component class at ``path`` (``module.Class``).
 
     The caller checks ``path`` against the allowed modules first: this imports the module."""
     target = _import_class(path)
     import haystack
 
-    namespace = {"target": target, "path": path, "Params": _params_model(target, path), "__doc__": target.__doc__}
+    namespace: dict[str, Any] = {"target": target, "path": path, "__doc__": target.__doc__}
     # Haystack's version is part of the cache key: an upgrade may change what a component returns.
     namespace.update(name=f"{HAYSTACK_SCHEME}{path}", version=f"haystack-{haystack.__version__}")
     namespace.update(_effects(path))
-    return type(f"Haystack[{path}]", (HaystackComponent,), namespace)
+    base = HaystackComponent[_params_model(target, path)]  # type: ignore[valid-type]  # a model made at run time
+    return types.new_class(f"Haystack[{path}]", (base,), exec_body=lambda ns: ns.update(namespace))
 
 
 def _effects(path: str) -> dict[str, bool]:

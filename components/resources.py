@@ -1,9 +1,10 @@
 """Resources: the long-lived things stages share (vector stores, embedding models, LLM providers), declared once
 under `resources:` in pipelines.yaml and named by stages.
 
-A resource type is a class with a registry ``name`` (``family.variant``, e.g. ``store.chroma``), a ``Params``
-model of typed settings, a cheap ``__init__`` and a lifecycle: the engine calls ``open()`` once per process on
-first use, shares the object between stages and threads, and calls ``close()`` at exit. Its kind is the abstract
+A resource type is a class with a registry ``name`` (``family.variant``, e.g. ``store.chroma``), its settings
+model as the generic argument (``class ChromaStore(VectorStore[ChromaSettings])``, as for components), a cheap
+``__init__`` and a lifecycle: the engine calls ``open()`` once per process on first use, shares the object
+between stages and threads, and calls ``close()`` at exit. Its kind is the abstract
 base it derives from (``VectorStore``, ``EmbeddingModel``, ``LlmProvider``); a component's param asks for a kind
 with ``Annotated[str, Uses(Kind)]``, and the planner checks that the named resource is of that kind.
 
@@ -22,9 +23,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from components.base import ComponentParams
+from components.base import ComponentParams, P, params_model
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,22 @@ class ResourceContext:
         return candidate if candidate.is_absolute() else self.project_root / candidate
 
 
-class Resource:
-    """Base of every resource type. Subclasses set ``name``, ``Params`` and derive from one kind."""
+class Resource(Generic[P]):
+    """Base of every resource type. Subclasses set ``name``, derive from one kind and give their settings model
+    as the generic argument (``Params`` is derived from it, as for components)."""
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"  # bump when the same settings would serve different data
     kind: ClassVar[str] = "resource"  # the human name of the kind, for messages ("vector store")
     Params: ClassVar[type[ComponentParams]] = ComponentParams
 
-    def __init__(self, params: ComponentParams, context: ResourceContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.Params = params_model(cls, Resource, inherited=cls.Params)
+
+    def __init__(self, params: P, context: ResourceContext) -> None:
         # Cheap on purpose: connections, sessions and servers start in open(), on first use.
-        self.params = params
+        self.params: P = params
         self.context = context
 
     def open(self) -> None:
@@ -60,14 +66,14 @@ class Resource:
         """Release what open() took; called once at exit. Must not raise."""
 
 
-R = TypeVar("R", bound=Resource)
+R = TypeVar("R", bound=Resource[Any])
 
 
 @dataclass(frozen=True)
 class Uses:
     """Marks a component param as naming a resource of a kind: ``store: Annotated[str, Uses(VectorStore)]``."""
 
-    kind: type[Resource]
+    kind: type[Resource[Any]]
 
 
 class ResourceProvider(Protocol):
@@ -82,9 +88,9 @@ class ResourceProvider(Protocol):
         ...
 
 
-def uses_of(params_cls: type[ComponentParams]) -> dict[str, type[Resource]]:
+def uses_of(params_cls: type[ComponentParams]) -> dict[str, type[Resource[Any]]]:
     """Param name -> the resource kind it names, from ``Annotated[str, Uses(Kind)]`` fields."""
-    found: dict[str, type[Resource]] = {}
+    found: dict[str, type[Resource[Any]]] = {}
     for field_name, info in params_cls.model_fields.items():
         for marker in info.metadata:
             if isinstance(marker, Uses):
@@ -110,7 +116,7 @@ class Given:
     """A resource provider over resources opened by hand (with `opened`), by name: how a component runs
     outside a pipeline."""
 
-    def __init__(self, **resources: Resource) -> None:
+    def __init__(self, **resources: Resource[Any]) -> None:
         self.resources = resources
 
     def get(self, name: str, kind: type[R]) -> R:

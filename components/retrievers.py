@@ -41,7 +41,7 @@ def _with_relevance(doc: Document, relevance: float, score: float) -> Document:
     return dataclasses.replace(doc, meta={**doc.meta, "relevance": round(relevance, 4)}, score=score)
 
 
-class DenseRetriever(Component):
+class DenseRetriever(Component[DenseParams]):
     """The top-k chunks nearest to a query vector whose cosine similarity clears `score_threshold`.
 
     Example:
@@ -55,8 +55,6 @@ class DenseRetriever(Component):
 
     name = "retriever.dense"
     cacheable = False  # the store changes under it
-    Params = DenseParams
-    params: DenseParams
 
     def run(self, vector: list[float], top_k: int | None = None) -> list[Document]:
         p = self.params
@@ -169,7 +167,7 @@ class BM25Params(RetrieverParams):
     b: float = Field(0.75, ge=0, le=1)
 
 
-class BM25Retriever(Component):
+class BM25Retriever(Component[BM25Params]):
     """The top-k chunks by Okapi BM25 keyword score (index kept in memory, rebuilt when the store changes).
 
     Example:
@@ -183,8 +181,6 @@ class BM25Retriever(Component):
 
     name = "retriever.bm25"
     cacheable = False
-    Params = BM25Params
-    params: BM25Params
 
     def run(self, query: str, top_k: int | None = None) -> list[Document]:
         p = self.params
@@ -197,7 +193,7 @@ class HybridParams(DenseParams, BM25Params):
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant: 1 / (rrf_k + rank).")
 
 
-class HybridRetriever(Component):
+class HybridRetriever(Component[HybridParams]):
     """Dense and BM25 hits fused by reciprocal rank fusion; a fused passage is kept only if its cosine
     similarity to the question clears `score_threshold`, so "nothing relevant" means the same as for dense.
 
@@ -212,8 +208,6 @@ class HybridRetriever(Component):
 
     name = "retriever.hybrid"
     cacheable = False
-    Params = HybridParams
-    params: HybridParams
 
     def run(self, query: str, vector: list[float], top_k: int | None = None) -> list[Document]:
         import numpy as np

@@ -48,13 +48,15 @@ class HnswSettings(StoreSettings):
     hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth: higher = better recall.")
 
 
-class VectorStore(Resource):
+SS = TypeVar("SS", bound=StoreSettings)
+
+
+class VectorStore(Resource[SS]):
     """A collection of embedded chunks: the kind that `store.write` and the retrievers ask for."""
 
     kind = "vector store"
-    params: StoreSettings
 
-    def __init__(self, params: ComponentParams, context: Any) -> None:
+    def __init__(self, params: SS, context: Any) -> None:
         super().__init__(params, context)
         self._derived: dict[str, tuple[str, Any]] = {}
         self._derived_lock = threading.Lock()
@@ -242,7 +244,7 @@ class WriteParams(ComponentParams):
     prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
 
 
-class WriteStore(Component):
+class WriteStore(Component[WriteParams]):
     """Syncs embedded chunks into a vector store resource: unchanged sources are skipped, changed ones replaced,
     missing ones removed (`prune`). Re-running never duplicates. Output port: `report` (an IndexReport).
 
@@ -258,8 +260,6 @@ class WriteStore(Component):
     name = "store.write"
     cacheable = False  # writing is the point
     writes = True
-    Params = WriteParams
-    params: WriteParams
     # The last gate before anything is written: what reaches the store must be whole.
     default_checks = {"inputs": {"documents": ["unique_ids", "finite_embeddings", {"text_length": {"min": 1}}]}}
 

@@ -37,7 +37,7 @@ class ChromaSettings(HnswSettings):
     path: str = Field(".dagwright/chroma", description="Folder of the on-disk store, relative to the project.")
 
 
-class ChromaStore(VectorStore):
+class ChromaStore(VectorStore[ChromaSettings]):
     """An on-disk Chroma collection: the embedded default. Another process may query while one writes.
 
     Example:
@@ -49,8 +49,6 @@ class ChromaStore(VectorStore):
     """
 
     name = "store.chroma"
-    Params = ChromaSettings
-    params: ChromaSettings
 
     def backend_errors(self) -> tuple[type[BaseException], ...]:
         import sqlite3

@@ -12,7 +12,7 @@ from components.documents import Document
 from components.stores.base import StoreSettings, VectorStore, doc_id_of, manifest_of, matches, source_of
 
 
-class MemoryStore(VectorStore):
+class MemoryStore(VectorStore[StoreSettings]):
     """Embedded chunks in process memory (tests, tiny corpora); gone when the process ends. Exact search.
 
     Example:
@@ -24,7 +24,6 @@ class MemoryStore(VectorStore):
     """
 
     name = "store.memory"
-    Params = StoreSettings
 
     def open(self) -> None:
         self.rows: dict[str, Document] = {}

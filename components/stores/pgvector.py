@@ -13,12 +13,15 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import HnswSettings, VectorStore, doc_id_of, source_of
+from components.stores.base import HnswSettings, StoreError, VectorStore, doc_id_of, source_of
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class PgvectorSettings(HnswSettings):
@@ -26,7 +29,7 @@ class PgvectorSettings(HnswSettings):
     maintenance_work_mem: str = Field("1GB", pattern=r"^\d+(kB|MB|GB)$", description="For HNSW builds.")
 
 
-class PgvectorStore(VectorStore):
+class PgvectorStore(VectorStore[PgvectorSettings]):
     """Chunks in a PostgreSQL table with pgvector and an HNSW index (cosine); a sync is one transaction.
 
     Example:
@@ -38,8 +41,7 @@ class PgvectorStore(VectorStore):
     """
 
     name = "store.pgvector"
-    Params = PgvectorSettings
-    params: PgvectorSettings
+    _conn: psycopg.Connection[Any] | None = None  # opened by open()
 
     def backend_errors(self) -> tuple[type[BaseException], ...]:
         import psycopg
@@ -51,9 +53,14 @@ class PgvectorStore(VectorStore):
             self._connect()
 
     def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise StoreError(f"{self.label}: used before open()")
+        return self._conn
 
     def _connect(self) -> None:
         import psycopg
@@ -61,7 +68,7 @@ class PgvectorStore(VectorStore):
 
         settings = self.params
         self.table = f"dagwright_{settings.collection.replace('-', '_').lower()}"
-        self.conn = psycopg.connect(settings.dsn, autocommit=True)
+        self._conn = psycopg.connect(settings.dsn, autocommit=True)
         self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(self.conn)
         self.conn.execute(f"SET maintenance_work_mem = '{settings.maintenance_work_mem}'")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from components.base import ComponentParams, split_outputs
+from components.base import Component, ComponentParams, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
 from flows.execute.session import Provider, provider_for, state_dir, used_identities
@@ -142,20 +142,33 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
-    provider = ctx.provider
-    assert provider is not None  # set in RunContext.__post_init__
-    cacheable = stage.cacheable and ctx.store and not ctx.dry_run
-    key = _key(stage, params, inputs, used_identities(stage.resources, provider)) if cacheable else None
-    outputs = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
-    status: Status = "cached"
-    if outputs is MISS:
-        status = "completed"
-        component = provider.session.instance(stage.component, params, provider)
-        outputs = split_outputs(stage.ports, component.run(**inputs))
-        if key is not None:
-            ctx.store.put(key, outputs)  # type: ignore[union-attr]
+    status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
     return _result(stage, status, outputs, inputs, started, attempt, gates)
+
+
+def _cached_or_run(
+    stage: PlannedStage, ctx: RunContext, params: ComponentParams, inputs: dict[str, Any]
+) -> tuple[Status, dict[str, Any]]:
+    provider = ctx.provider
+    assert provider is not None  # set in RunContext.__post_init__
+    store = ctx.store if stage.cacheable and not ctx.dry_run else None
+    key = _key(stage, params, inputs, used_identities(stage.resources, provider)) if store is not None else None
+    if store is not None and key is not None:
+        cached = store.get(key)
+        if cached is not MISS:
+            return "cached", cached
+    component = provider.session.instance(stage.component, params, provider)
+    outputs = split_outputs(stage.ports, _call_run(component, inputs))
+    if store is not None and key is not None:
+        store.put(key, outputs)
+    return "completed", outputs
+
+
+def _call_run(component: Component[Any], inputs: dict[str, Any]) -> Any:
+    # Each component's run() has its own signature, so the base class declares none (the registry checks it).
+    run = getattr(component, "run")  # noqa: B009
+    return run(**inputs)
 
 
 def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str, Any], gates: list[Any]):

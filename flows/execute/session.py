@@ -30,7 +30,7 @@ from flows.plan.planner import Plan
 from flows.plan.resources import PlannedResource
 from flows.plan.stageparams import resolve_params
 
-R = TypeVar("R", bound=Resource)
+R = TypeVar("R", bound=Resource[Any])
 T = TypeVar("T")
 log = logging.getLogger("dagwright")
 
@@ -49,11 +49,11 @@ class Session:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._opening: dict[str, threading.Lock] = {}
-        self._open: dict[str, Resource] = {}  # identity -> open resource, in opening order
-        self._instances: dict[tuple[Any, ...], Component] = {}
+        self._open: dict[str, Resource[Any]] = {}  # identity -> open resource, in opening order
+        self._instances: dict[tuple[Any, ...], Component[Any]] = {}
         self._kept: dict[str, Any] = {}
 
-    def resource(self, planned: PlannedResource, root: Path) -> Resource:
+    def resource(self, planned: PlannedResource, root: Path) -> Resource[Any]:
         """The open resource for ``planned``; opened on first use. Only the first caller opens it; the others
         wait for it, so a slow open (a model server) happens once."""
         identity, settings = resolve_resource(planned)
@@ -71,17 +71,13 @@ class Session:
                 self._open[identity] = resource
             return resource
 
-    def instance(self, cls: type[Component], params: ComponentParams, provider: Provider) -> Component:
-        """One instance per component, params and the identities of the resources it uses."""
+    def instance(self, cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:
+        """One warmed-up instance per component, params and the identities of the resources it uses. The lock
+        is held through warm_up, so concurrent stages never warm up one instance twice."""
         key = (cls, content_hash(params), provider.identities())
         with self._lock:
             if key not in self._instances:
-                instance = cls(params, provider)
-                # Heavy state is loaded once per instance before its first run (Haystack's warm_up convention).
-                warm_up = getattr(instance, "warm_up", None)
-                if callable(warm_up):
-                    warm_up()
-                self._instances[key] = instance
+                self._instances[key] = open_instance(cls, params, provider)
             return self._instances[key]
 
     def keep(self, key: str, make: Callable[[], T]) -> T:
@@ -92,17 +88,26 @@ class Session:
             return self._kept[key]  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Close every open resource, newest first. A failing close is logged, never raised: it runs at exit."""
+        """Close every component instance, then every open resource (newest first), as instances use resources.
+        A failing close is logged, never raised: it runs at exit."""
         with self._lock:
-            opened, self._open, self._instances = list(self._open.values()), {}, {}
-        for resource in reversed(opened):
+            opened, self._open = list(self._open.values()), {}
+            instances, self._instances = list(self._instances.values()), {}
+        for item in [*instances, *reversed(opened)]:
             try:
-                resource.close()
-            except Exception as exc:  # a resource that cannot close cleanly must not hide the run's outcome
-                log.warning("closing resource %s failed: %s: %s", resource.name, type(exc).__name__, exc)
+                item.close()
+            except Exception as exc:  # one that cannot close cleanly must not hide the run's outcome
+                log.warning("closing %s failed: %s: %s", item.name, type(exc).__name__, exc)
 
 
-def _open(resource: Resource, planned: PlannedResource) -> None:
+def open_instance(cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:
+    """A component ready to run: constructed (cheap), then warmed up (its heavy state, once)."""
+    instance = cls(params, provider)
+    instance.warm_up()
+    return instance
+
+
+def _open(resource: Resource[Any], planned: PlannedResource) -> None:
     try:
         resource.open()
     except DagwrightError:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from components.base import Component, ComponentError
+from components.base import Component, ComponentError, ports_of_callable, run_method
 from components.haystack import ALIASES, HAYSTACK_SCHEME, haystack_stage
 from components.resources import Resource
 from flows.errors import RegistryError
@@ -211,10 +211,9 @@ def _register(found: dict[str, type[Component]], origins: dict[str, str], origin
             f"component name '{cls.name}' is defined twice: {origins[cls.name]} ({found[cls.name].__qualname__})"
             f" and {origin} ({cls.__qualname__}); rename one"
         )
-    if cls.has_static_ports():
-        try:  # static ports: check the type hints now rather than at the first run
-            cls.ports(cls.Params.model_construct())
-        except ComponentError as exc:
-            raise RegistryError(f"{origin}: {exc}") from None
+    try:  # check run()'s type hints now rather than at the first run (they are the static ports too)
+        ports_of_callable(run_method(cls), owner=cls.name, skip_first=True)
+    except ComponentError as exc:
+        raise RegistryError(f"{origin}: {exc}") from None
     found[cls.name] = cls
     origins[cls.name] = origin

@@ -169,6 +169,60 @@ def test_a_failed_gate_is_not_retried(execute: Runner, plan_of, tmp_path: Path) 
     assert result.seconds < 5
 
 
+LIFECYCLE_COMPONENT = """
+from pathlib import Path
+from components.base import Component, ComponentParams
+
+
+class LogParams(ComponentParams):
+    log: str
+
+
+class Logged(Component[LogParams]):
+    name = "test.logged"
+    cacheable = False
+    warm = False
+
+    def _note(self, event: str) -> None:
+        with Path(self.params.log).open("a") as f:
+            f.write(event + "\\n")
+
+    def warm_up(self) -> None:
+        self._note("warm_up")
+        self.warm = True
+
+    def close(self) -> None:
+        self._note("close")
+
+    def run(self, values: list[int]) -> list[int]:
+        self._note("run" if self.warm else "run before warm_up")
+        return values
+"""
+
+
+def test_an_instance_is_warmed_up_once_before_its_runs_and_closed_at_release(
+    execute: Runner, plan_of, tmp_path: Path
+) -> None:
+    from flows.execute.session import close_session
+
+    log = tmp_path / "lifecycle.log"
+    (tmp_path / "project" / "components").mkdir(parents=True)
+    (tmp_path / "project" / "components" / "logged.py").write_text(LIFECYCLE_COMPONENT)
+    same = f"{{uses: test.logged, with: {{log: '{log}'}}, inputs: {{values: nums.output}}}}"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              left: {same}
+              right: {same}
+        """)
+    assert execute(plan).ok
+    assert lines(log) == ["warm_up", "run", "run"]  # the two stages share one instance: same params
+    close_session()
+    assert lines(log) == ["warm_up", "run", "run", "close"]
+
+
 def test_retries_until_success_with_attempts_reported(execute: Runner, plan_of, tmp_path: Path) -> None:
     log = tmp_path / "flaky.log"
     plan = plan_of(flaky(log, retries=2, failures=2))

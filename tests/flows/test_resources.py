@@ -30,11 +30,10 @@ class CounterSettings(ComponentParams):
     token: str = ""
 
 
-class Counter(Resource):
+class Counter(Resource[CounterSettings]):
     """A resource that records when it opens and closes."""
     name = "test.counter"
     kind = "counter"
-    Params = CounterSettings
 
     def open(self) -> None:
         time.sleep(0.2)  # a slow open: threads arriving meanwhile must wait for this one, not open another
@@ -48,9 +47,8 @@ class UseParams(ComponentParams):
     counter: Annotated[str, Uses(Counter)] = "counter"
 
 
-class UseCounter(Component):
+class UseCounter(Component[UseParams]):
     name = "test.use"
-    Params = UseParams
 
     def run(self, x: int) -> str:
         resource = self.resources.get(self.params.counter, Counter)
