@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/dagwright run rag-ingest
 	$(BIN)/dagwright run rag-query --param question="$(QUESTION)"
 
-## Lint, the layer contracts, then every test (unit and integration against a real Prefect server).
+## Lint, the layer contracts, types (mypy), then every test (unit and integration against a real Prefect server).
 test: setup lint
 	$(BIN)/python -m pytest
 
@@ -35,6 +35,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

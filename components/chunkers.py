@@ -109,7 +109,7 @@ class TokenChunker(_Chunker):
         out = []
         for document in documents:
             path = list(document.meta.get("heading_path", []))
-            texts = windows(document.content, self.params)  # type: ignore[arg-type]
+            texts = windows(document.content, self.params)
             out += [self._chunk(document, i, text, path) for i, text in enumerate(texts)]
         return out
 
@@ -204,7 +204,7 @@ class SectionChunker(_Chunker):
         for document in documents:
             index = 0
             for section in sections(document.content, str(document.meta.get("source", ""))):
-                for text in windows(section.text, self.params):  # type: ignore[arg-type]
+                for text in windows(section.text, self.params):
                     out.append(self._chunk(document, index, text, section.heading_path))
                     index += 1
         return out

@@ -120,7 +120,8 @@ def haystack_stage(path: str) -> type[HaystackComponent[Any]]:
     # Haystack's version is part of the cache key: an upgrade may change what a component returns.
     namespace.update(name=f"{HAYSTACK_SCHEME}{path}", version=f"haystack-{haystack.__version__}")
     namespace.update(_effects(path))
-    base = HaystackComponent[_params_model(target, path)]  # type: ignore[valid-type]  # a model made at run time
+    # The params model is made at run time from the init arguments, so no static type can name it.
+    base = HaystackComponent[_params_model(target, path)]  # type: ignore[misc,valid-type]
     return types.new_class(f"Haystack[{path}]", (base,), exec_body=lambda ns: ns.update(namespace))
 
 

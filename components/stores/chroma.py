@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from components.documents import Document
 from components.stores.base import HnswSettings, VectorStore, manifest_of
+
+if TYPE_CHECKING:
+    from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from chromadb.api.types import Include
 
 _PAGE = 5000
 
@@ -69,7 +73,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
         self.path = self.context.path(settings.path)
         # No telemetry: this may run offline, and a store should not phone home anyway.
         self.client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
-        hnsw = {
+        hnsw: CreateHNSWConfiguration = {
             "space": "cosine",
             "ef_search": settings.hnsw_ef_search,
             "ef_construction": settings.hnsw_ef_construction,
@@ -80,11 +84,14 @@ class ChromaStore(VectorStore[ChromaSettings]):
         )
         self.version_file = self.path / f"{settings.collection}.version"
 
-    def _all(self, include: list[str], where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+    def _all(self, include: Include, where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
         offset = 0
         while True:
-            page = self.collection.get(include=include, where=_where(where), limit=_PAGE, offset=offset)
+            # A TypedDict read by keys chosen at run time: those in `include` are never None.
+            page: dict[str, Any] = dict(
+                self.collection.get(include=include, where=_where(where), limit=_PAGE, offset=offset)
+            )
             for key in out:
                 out[key] += list(page[key]) if page[key] is not None else []
             if len(page["ids"]) < _PAGE:
@@ -134,11 +141,13 @@ class ChromaStore(VectorStore[ChromaSettings]):
 
         if self.collection.count() == 0:
             return []
-        found = self.collection.query(
-            query_embeddings=[np.asarray(vector, dtype="float32")],
-            n_results=top_k,
-            where=_where(where),
-            include=["documents", "metadatas", "distances", "embeddings"],
+        found: dict[str, Any] = dict(  # its fields are Optional, but the ones in `include` are always there
+            self.collection.query(
+                query_embeddings=[np.asarray(vector, dtype="float32")],
+                n_results=top_k,
+                where=_where(where),
+                include=["documents", "metadatas", "distances", "embeddings"],
+            )
         )
         rows = zip(
             found["ids"][0],

@@ -85,7 +85,7 @@ class Session:
         with self._lock:
             if key not in self._kept:
                 self._kept[key] = make()
-            return self._kept[key]  # type: ignore[no-any-return]
+            return self._kept[key]
 
     def close(self) -> None:
         """Close every component instance, then every open resource (newest first), as instances use resources.

@@ -46,7 +46,9 @@ class Project:
 
     def resources(self) -> dict[str, tuple[ResourceSpec, tuple[Any, ...]]]:
         """Name -> (resource, its YAML path) as the profile makes them: the profile's replace the file's."""
-        found = {name: (spec, ("resources", name)) for name, spec in self.spec.resources.items()}
+        found: dict[str, tuple[ResourceSpec, tuple[Any, ...]]] = {
+            name: (spec, ("resources", name)) for name, spec in self.spec.resources.items()
+        }
         chosen = self._profile()
         if chosen is not None:
             for name, spec in chosen.resources.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any, Literal
 
@@ -91,7 +92,7 @@ class Param(Strict):
         return "default" not in self.model_fields_set
 
     @property
-    def python_type(self) -> type:
+    def python_type(self) -> builtins.type:  # `type` is a field of this model
         return PYTHON_TYPES[self.type]
 
 

@@ -108,7 +108,7 @@ def _build(project_root: Path | None) -> Registry:
     return Registry(found, origins, resource_types)
 
 
-def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Component]]]:
+def _candidates(project_root: Path | None) -> Iterator[tuple[str, type[Any]]]:
     import components
 
     # `components` is a project's own package when it shadows dagwright's: walk both, each labelled by its file.
@@ -157,7 +157,7 @@ def _import_folder(folder: Path) -> Iterator[ModuleType]:
     yield from _walk_folders([folder], PROJECT_PACKAGE)
 
 
-def _entry_point_classes() -> Iterator[tuple[str, type[Component]]]:
+def _entry_point_classes() -> Iterator[tuple[str, type[Any]]]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = ep.load()

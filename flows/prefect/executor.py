@@ -58,15 +58,16 @@ def build_flow(
             results.append(result)
         return _final_state(result)
 
+    # The decorator form: Prefect's overloads type `flow(options)(fn)`, not `flow(fn, options)`.
     return flow(
-        _entry_function(plan, body),
         name=plan.name,
         description=plan.pipeline.description or None,
         version=plan.fingerprint,
-        task_runner=ThreadPoolTaskRunner(max_workers=8),
+        # Prefect's TaskRunner is invariant in its future type, so its own documented usage fails to type-check.
+        task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
         validate_parameters=True,
         persist_result=False,
-    )
+    )(_entry_function(plan, body))
 
 
 def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
@@ -154,7 +155,6 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: _Attempts) -> An
 
     run_stage.__name__ = run_stage.__qualname__ = stage.id
     return task(
-        run_stage,
         name=stage.id,
         task_run_name=stage.id,
         description=f"{stage.uses} ({stage.component.__qualname__})",
@@ -164,7 +164,7 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: _Attempts) -> An
         timeout_seconds=policies.timeout,
         cache_policy=NO_CACHE,
         persist_result=False,
-    )
+    )(run_stage)
 
 
 def _collect(sid: str, future: Any, ctx: RunContext, attempts: _Attempts) -> StageResult:
