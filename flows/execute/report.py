@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from flows.execute.runtime import Reporter, RunResult, StageResult
+from flows.execute.runtime import Reporter, RunResult, StageResult, describe_error
 
 _MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
@@ -83,9 +83,7 @@ class ConsoleReporter:
         pass
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._write(
-            f"{stage:<16} retry    attempt {attempt} failed ({type(error).__name__}: {error}); retrying in {delay:g}s"
-        )
+        self._write(f"{stage:<16} retry    attempt {attempt} failed ({describe_error(error)}); retrying in {delay:g}s")
 
     def stage_finished(self, result: StageResult) -> None:
         self._write(describe(result, verbose=self.verbose))

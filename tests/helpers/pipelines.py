@@ -31,19 +31,17 @@ pipelines:
 """
 
 
-def flaky(log: Path, *, retries: int, failures: int) -> str:
-    """nums -> flaky, where flaky fails its first ``failures`` calls (counted in ``log``)."""
+def nums_then(stage: str, function: str, kwargs: str = "{}", **policies: object) -> str:
+    """nums -> ``stage``, which calls stagefns' ``function`` on nums' output with ``kwargs`` and stage policies."""
+    lines = "".join(f"\n        {name}: {value}" for name, value in policies.items())
     return f"""
 pipelines:
   p:
     stages:
       nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-      flaky:
-        uses: python.call
-        retries: {retries}
-        retry_delay: 10ms
-        cache: false
-        with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: {failures}}}}}
+      {stage}:
+        uses: python.call{lines}
+        with: {{function: "{FN}:{function}", kwargs: {kwargs}}}
         inputs: {{values: nums.output}}
 """
 
@@ -92,16 +90,12 @@ pipelines:
 """
 
 
+def flaky(log: Path, *, retries: int, failures: int) -> str:
+    """nums -> flaky, where flaky fails its first ``failures`` calls (counted in ``log``)."""
+    kwargs = f'{{log: "{log}", failures: {failures}}}'
+    return nums_then("flaky", "flaky", kwargs, retries=retries, retry_delay="10ms", cache="false")
+
+
 def buggy(*, retries: int = 0) -> str:
     """nums -> buggy, whose function raises KeyError('source') from inside its own code."""
-    return f"""
-pipelines:
-  p:
-    stages:
-      nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-      buggy:
-        uses: python.call
-        retries: {retries}
-        with: {{function: "{FN}:lookup_source"}}
-        inputs: {{values: nums.output}}
-"""
+    return nums_then("buggy", "lookup_source", retries=retries)
