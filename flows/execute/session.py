@@ -1,10 +1,10 @@
 """What a process keeps between stages and runs: open resources and component instances.
 
-The engine owns their lifecycle. A resource opens once per process on first use (under a lock, so threads
-share one), every stage and run of the process shares it, and it closes at exit, in the reverse order of
-opening. A component instance is made once per component, params and resources, so its lazily loaded state is
-reused too. The process may be a CLI run, a Prefect flow-run process or, later, the serving app, whose lifespan
-calls `close()` itself.
+The engine owns their lifecycle. A resource opens once per process on first use (under a lock, so threads share
+one), every stage and run of the process shares it, and it closes at exit, in the reverse order of opening. A
+component instance is made once per component, params and resources and warmed up (`warm_up()`) before its first
+run, so its state is reused too; it closes before the resources it may use. The process may be a CLI run, a Prefect
+flow-run process or, later, the serving app, whose lifespan calls `close()` itself.
 
 Resources are keyed by identity (type, version and resolved settings, hashed): two profiles that name different
 stores `docs` get two stores, and two pipelines that declare the same store share one.
