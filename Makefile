@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test test-unit lint format bench up clean
+.PHONY: setup run test test-unit lint format schema bench up clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/dagwright run rag-ingest
 	$(BIN)/dagwright run rag-query --param question="$(QUESTION)"
 
-## Lint, the layer contracts, then every test (unit and integration against a real Prefect server).
+## Lint, the layer contracts, types (mypy), then every test (unit and integration against a real Prefect server).
 test: setup lint
 	$(BIN)/python -m pytest
 
@@ -35,10 +35,15 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## The committed JSON Schema of pipelines.yaml; run it after adding or changing a component's params.
+schema: setup
+	$(BIN)/dagwright schema > docs/pipelines.schema.json
 
 bench: setup
 	$(BIN)/python bench/engine.py

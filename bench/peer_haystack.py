@@ -9,9 +9,10 @@ from haystack import Pipeline, component
 
 from components.chunkers import SectionChunker
 from components.documents import Document
-from components.embedders import OnnxEmbedder
-from components.stores.base import IndexReport
-from components.stores.chroma import ChromaSettings, ChromaStore
+from components.embedders import EmbedDocuments, OnnxEmbedding
+from components.resources import Given, opened
+from components.stores.base import IndexReport, WriteStore
+from components.stores.chroma import ChromaStore
 
 
 @component
@@ -26,8 +27,8 @@ class Chunk:
 
 @component
 class Embed:
-    def __init__(self) -> None:
-        self.embedder = OnnxEmbedder(OnnxEmbedder.Params(cache=False))
+    def __init__(self, model: OnnxEmbedding) -> None:
+        self.embedder = EmbedDocuments(EmbedDocuments.Params(model="minilm"), Given(minilm=model))
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
@@ -37,17 +38,19 @@ class Embed:
 @component
 class Index:
     def __init__(self, path: str) -> None:
-        self.store = ChromaStore(ChromaSettings(path=path, collection="ingest"))
+        store = opened(ChromaStore, path=path, collection="ingest")
+        self.writer = WriteStore(WriteStore.Params(store="store"), Given(store=store))
 
     @component.output_types(report=IndexReport)
     def run(self, documents: list[Document]) -> dict[str, Any]:
-        return {"report": self.store.run(documents).report}
+        return {"report": self.writer.run(documents).report}
 
 
-def indexing_pipeline(store_path: str, chunking: dict[str, Any]) -> Pipeline:
+def indexing_pipeline(store_path: str, chunking: dict[str, Any], model: OnnxEmbedding) -> Pipeline:
+    """``model``: the MiniLM resource, opened once by the caller and shared by every run."""
     pipeline = Pipeline()
     pipeline.add_component("chunk", Chunk(chunking))
-    pipeline.add_component("embed", Embed())
+    pipeline.add_component("embed", Embed(model))
     pipeline.add_component("index", Index(store_path))
     pipeline.connect("chunk.documents", "embed.documents")
     pipeline.connect("embed.documents", "index.documents")

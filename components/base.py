@@ -1,8 +1,9 @@
-"""The component contract: typed params, typed ports, a cheap constructor and lazily loaded state.
+"""The component contract: typed params, typed ports, a cheap constructor, heavy state built in ``warm_up()``.
 
-A component is a class with a registry ``name`` (``family.variant``), a nested ``Params`` model and a typed
-``run()``. Its input ports are ``run``'s keyword parameters; its output ports are the fields of the dataclass that
-``run`` returns, or a single port named ``output`` when it returns any other type (none when it returns ``None``).
+A component is a class with a registry ``name`` (``family.variant``), its params model as the generic argument
+(``Component[CountParams]``, so ``self.params`` is typed) and a typed ``run()``. Its input ports are ``run``'s
+keyword parameters; its output ports are the fields of the dataclass that ``run`` returns, or a single port named
+``output`` when it returns any other type (none when it returns ``None``).
 
 Example::
 
@@ -10,7 +11,10 @@ Example::
     class CountOutput:
         total: int
 
-    class WordCounter(Component):
+    class CountParams(ComponentParams):
+        lowercase: bool = False
+
+    class WordCounter(Component[CountParams]):
         '''Counts words.
 
         Example:
@@ -21,9 +25,6 @@ Example::
         ```
         '''
         name = "text.count_words"
-
-        class Params(ComponentParams):
-            lowercase: bool = False
 
         def run(self, texts: list[str]) -> CountOutput:
             return CountOutput(total=sum(len(t.split()) for t in texts))
@@ -36,11 +37,24 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+if typing.TYPE_CHECKING:
+    from components.resources import ResourceProvider
+
 SINGLE_OUTPUT = "output"
+
+
+class NoResources:
+    """The provider of a component built outside the engine: any lookup says how to get one."""
+
+    def get(self, name: str, kind: type[Any]) -> Any:
+        raise LookupError(f"resource '{name}' is only available when the component runs in a pipeline")
+
+    def identity(self, name: str) -> str:
+        return name
 
 
 class ComponentParams(BaseModel):
@@ -71,15 +85,21 @@ class Ports:
     dataclass_output: bool
 
 
-class Component:
-    """Base class of every dagwright component.
+P = TypeVar("P", bound=ComponentParams)
 
-    Subclasses set ``name`` and, when they take settings, a nested ``Params(ComponentParams)``. Bump ``version``
-    when the same params and inputs would give different outputs: it is part of the cache key.
+
+class Component(Generic[P]):
+    """Base class of every dagwright component: ``class WordCounter(Component[CountParams])``.
+
+    The generic argument is the component's params model; ``Params`` is derived from it, so it is declared once.
+    Subclasses set ``name`` and define a typed ``run()`` (not declared here: each has its own signature, which a
+    ``run(**inputs)`` here would make an invalid override; the registry checks it instead). Bump ``version`` when
+    the same params and inputs would give different outputs: it is part of the cache key.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    # Set from the generic argument by __init_subclass__ (a ClassVar cannot be typed with P).
     Params: ClassVar[type[ComponentParams]] = ComponentParams
     # False for components with side effects (sinks) or non-deterministic outputs: never served from cache.
     cacheable: ClassVar[bool] = True
@@ -88,27 +108,127 @@ class Component:
     # Data-quality checks on ports unless a stage overrides them: {"outputs": {"output": ["unique_ids", ...]}}.
     default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {}
 
-    def __init__(self, params: ComponentParams | None = None) -> None:
-        # Cheap on purpose: heavy state (model sessions, pools) is built on first use and kept on the instance.
-        self.params = params if params is not None else self.Params()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.Params = params_model(cls, Component, inherited=cls.Params)
 
-    def run(self, **inputs: Any) -> Any:  # pragma: no cover - always overridden
-        raise ComponentError(f"{type(self).__name__} does not define run()")
+    def __init__(self, params: P | None = None, resources: ResourceProvider | None = None) -> None:
+        # Cheap on purpose: heavy state (model sessions, clients) is built in warm_up(), once per instance.
+        # The cast holds because Params is P's class (see __init_subclass__).
+        self.params: P = params if params is not None else cast(P, self.Params())
+        # The shared resources its params name (stores, models); the engine passes them in.
+        self.resources: ResourceProvider = resources if resources is not None else NoResources()
+
+    def warm_up(self) -> None:
+        """Build heavy state (model sessions, clients, pools). The engine calls it once, before the first run."""
+
+    def close(self) -> None:
+        """Release what ``warm_up`` built. The engine calls it when it lets the instance go (at exit at latest)."""
 
     @classmethod
-    def ports(cls, params: ComponentParams) -> Ports:
+    def ports(cls, params: P) -> Ports:
         """The ports of a stage using this component; components with params-dependent ports override this."""
-        return ports_of_callable(cls.run, owner=cls.name or cls.__name__, skip_first=True)
+        return ports_of_callable(run_method(cls), owner=cls.name or cls.__name__, skip_first=True)
 
     @classmethod
     def has_static_ports(cls) -> bool:
         """Whether the ports come from run()'s signature alone, so they are known even when params are invalid."""
-        return cls.ports.__func__ is Component.ports.__func__  # type: ignore[attr-defined]
+        return not any("ports" in vars(k) for k in cls.__mro__ if k is not Component)
 
     @classmethod
-    def fingerprint(cls, params: ComponentParams) -> str:
+    def fingerprint(cls, params: P) -> str:
         """Extra text folded into the cache key (e.g. the source of user code a component calls)."""
         return ""
+
+
+# A hook's params: contravariant, as each component's hook takes its own params model.
+P_contra = TypeVar("P_contra", bound=ComponentParams, contravariant=True)
+
+
+@runtime_checkable
+class TokenWindowed(Protocol[P_contra]):
+    """A component that reads at most a window of tokens of each text (an embedder). Declared by subclassing, so
+    the planner can fit the chunkers that feed it."""
+
+    @classmethod
+    def token_window(cls, params: P_contra, resources: Mapping[str, tuple[type, ComponentParams]]) -> int | None:
+        """How many tokens of a text the component reads with these params, special tokens included; None when
+        unknown before it runs. ``resources`` maps each declared resource's name to its (type, settings)."""
+        ...
+
+
+@runtime_checkable
+class WindowFitted(Protocol[P_contra]):
+    """A component whose outputs can be made to fit a downstream token window (a chunker). Declared by subclassing."""
+
+    @classmethod
+    def fit_to_window(cls, params: P_contra, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
+        """The `with` changes that make outputs fit ``window`` tokens of ``consumer``, and the note that says so;
+        None when they fit already."""
+        ...
+
+
+@runtime_checkable
+class Presentable(Protocol):
+    """An output value that says how it is shown; the engine calls these instead of guessing from field names.
+    Values that are not Presentable are shown as a short repr."""
+
+    def present(self) -> str:
+        """Plain text for the terminal; one line is printed after the port's name, more lines below it."""
+        ...
+
+    def as_markdown(self) -> str:
+        """Markdown for UI artifacts."""
+        ...
+
+
+class Checkable:
+    """Base of output types that data-quality checks read as one row (an answer). ``check_kind`` is the port
+    kind in the check catalog (flows.plan.checks: which built-in checks apply), ``check_row()`` the row's columns
+    those checks read."""
+
+    check_kind: ClassVar[str]
+
+    def check_row(self) -> dict[str, Any]:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+
+def params_model(cls: type, generic: type, inherited: type[ComponentParams]) -> type[ComponentParams]:
+    """The params model of ``cls``: its generic argument (``class X(Component[XParams])``), else ``inherited``.
+    Declared once, it types ``self.params``; a nested ``Params`` class is refused as a second declaration."""
+    if "Params" in vars(cls):
+        raise ComponentError(
+            f"{cls.__qualname__}: give the params model as the generic argument, "
+            f"`class {cls.__name__}({generic.__name__}[{cls.__name__}Params])`, not as a nested Params class"
+        )
+    return _params_argument(cls, generic) or inherited
+
+
+def _params_argument(cls: type, generic: type) -> type[ComponentParams] | None:
+    """The params model given as ``Generic[X]`` (or ``SomeFamily[X]``) among the class's own bases."""
+    for base in vars(cls).get("__orig_bases__", ()):
+        origin = typing.get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, generic)):
+            continue
+        (argument,) = typing.get_args(base)
+        if isinstance(argument, TypeVar):  # a generic family base (`_Embedder(Component[EP])`): use the bound
+            argument = argument.__bound__
+        if isinstance(argument, type) and issubclass(argument, ComponentParams):
+            return argument
+    return None
+
+
+def run_method(cls: type) -> Callable[..., Any]:
+    """The class's ``run``, which every component must define."""
+    run = getattr(cls, "run", None)
+    if not callable(run):
+        raise ComponentError(f"{cls.__qualname__} defines no run() method; its typed parameters are the inputs")
+    return run
+
+
+def not_warmed_up(component: Component[Any]) -> ComponentError:
+    """The error of a component run before ``warm_up()`` built its state (the engine always warms up first)."""
+    return ComponentError(f"{component.name or type(component).__name__}: call warm_up() before run()")
 
 
 def ports_of_callable(fn: Callable[..., Any], *, owner: str, skip_first: bool = False) -> Ports:
@@ -122,10 +242,10 @@ def ports_of_callable(fn: Callable[..., Any], *, owner: str, skip_first: bool = 
         parameters = parameters[1:]
     inputs: dict[str, Port] = {}
     for p in parameters:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
         if p.name not in hints:
             raise ComponentError(f"{owner}: missing type hint for input '{p.name}' in {fn.__qualname__}")
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
         required = p.default is inspect.Parameter.empty
         inputs[p.name] = Port(p.name, hints[p.name], required, None if required else p.default)
     if "return" not in hints:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, WindowFitted
 from components.documents import Document
 from components.models import minilm_tokenizer
 
@@ -57,8 +57,7 @@ def windows(text: str, params: ChunkerParams) -> list[str]:
     return out
 
 
-class _Chunker(Component):
-    Params = ChunkerParams
+class _Chunker(Component[ChunkerParams], WindowFitted[ChunkerParams]):
     default_checks = {
         "outputs": {
             "output": [{"text_length": {"min": 1}}, "unique_ids", {"required_meta": {"keys": ["source", "doc_id"]}}]
@@ -66,9 +65,8 @@ class _Chunker(Component):
     }
 
     @classmethod
-    def fit_to_window(cls, params: ComponentParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
+    def fit_to_window(cls, params: ChunkerParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:
         """Param changes that make chunks fit a downstream embedder's window, with the note to show; or None."""
-        assert isinstance(params, ChunkerParams)
         limit = window - SPECIAL_TOKENS
         if params.chunk_size <= limit:
             return None
@@ -84,7 +82,6 @@ class _Chunker(Component):
 
     def _chunk(self, document: Document, index: int, text: str, heading_path: list[str]) -> Document:
         p = self.params
-        assert isinstance(p, ChunkerParams)
         source = document.meta.get("source", document.id)
         if p.source_header:
             where = " > ".join([source, *heading_path])
@@ -112,7 +109,7 @@ class TokenChunker(_Chunker):
         out = []
         for document in documents:
             path = list(document.meta.get("heading_path", []))
-            texts = windows(document.content, self.params)  # type: ignore[arg-type]
+            texts = windows(document.content, self.params)
             out += [self._chunk(document, i, text, path) for i, text in enumerate(texts)]
         return out
 
@@ -207,7 +204,7 @@ class SectionChunker(_Chunker):
         for document in documents:
             index = 0
             for section in sections(document.content, str(document.meta.get("source", ""))):
-                for text in windows(section.text, self.params):  # type: ignore[arg-type]
+                for text in windows(section.text, self.params):
                     out.append(self._chunk(document, index, text, section.heading_path))
                     index += 1
         return out

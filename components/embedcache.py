@@ -6,7 +6,6 @@ WAL mode lets a query process read while an ingest process writes. Vectors are f
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,10 +22,6 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (model, text_hash)
 ) WITHOUT ROWID
 """
-
-
-def default_cache_path() -> Path:
-    return Path(os.environ.get("DAGWRIGHT_HOME", ".dagwright")) / "embeddings.sqlite"
 
 
 def text_hash(text: str) -> str:

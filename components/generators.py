@@ -1,22 +1,30 @@
-"""Generators: answers from an OpenAI-compatible chat model, grounded in retrieved passages, citing them.
+"""LLM providers and generators: answers from a chat model, grounded in retrieved passages, citing them.
 
-The embedded default is a local llama.cpp server with SmolLM2 (components/llmserver.py), started on demand.
-Any other OpenAI-compatible endpoint (OpenAI, Azure OpenAI, vLLM, Ollama) is configuration: `base_url`, `model`
-and `api_key: ${env:...}`.
+An LLM provider is a resource (components/resources.py). `llm.openai` talks to any OpenAI-compatible endpoint
+(OpenAI, Azure OpenAI, vLLM, Ollama): `base_url`, `model` and `api_key: ${env:...}` are configuration. Without a
+`base_url` it starts the embedded llama.cpp server with SmolLM2 (components/llmserver.py) when it opens, and
+stops it when it closes.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Checkable, Component, ComponentParams, Presentable
 from components.documents import Document
 from components.prompts import load_prompt
+from components.resources import Resource, Uses
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+    from components.llmserver import LocalServer
 
 NO_CONTEXT_ANSWER = (
     "I could not find an answer in the indexed documents: no passage was relevant enough to the question."
@@ -36,7 +44,9 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(Checkable, Presentable):
+    check_kind: ClassVar[str] = "answer"  # text_length and sources_present apply
+
     question: str
     text: str
     sources: list[Source]
@@ -46,16 +56,123 @@ class Answer:
     usage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def check_row(self) -> dict[str, Any]:
+        return {"content": self.text.strip(), "sources": len(self.sources)}
+
+    def present(self) -> str:
+        return "\n".join([self.text, "", *(f"  [{s.n}] {_where(s)}  ({_relevance(s)})" for s in self.sources)])
+
+    def as_markdown(self) -> str:
+        lines = [self.text, "", "**Sources**", ""]
+        return "\n".join(lines + [f"{s.n}. {_where(s)} ({_relevance(s)})" for s in self.sources])
+
+
+def _where(source: Source) -> str:
+    return " > ".join([source.source, *source.heading_path])
+
+
+def _relevance(source: Source) -> str:
+    shown = "n/a" if source.relevance is None else f"{source.relevance:.2f}"
+    return f"relevance {shown}{', cited' if source.cited else ''}"
+
 
 @dataclass(frozen=True)
 class Generated:
     answer: Answer
 
 
-class GeneratorParams(ComponentParams):
+class ProviderSettings(ComponentParams):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = the embedded local model.")
     model: str = Field("smollm2-135m-instruct", description="Model name at the endpoint.")
     api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
+    timeout: float = Field(120, gt=0, description="Seconds per model call.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed call (connection errors, 429, 5xx).")
+    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
+    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
+
+
+S = TypeVar("S", bound=ComponentParams)
+
+
+class LlmProvider(Resource[S]):
+    """A chat model: messages in, text and token usage out."""
+
+    kind = "LLM provider"
+
+    def model_name(self) -> str:
+        """The model's name, as an answer records it."""
+        return self.name
+
+    @abstractmethod
+    def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
+        """The reply to ``messages`` and its usage (prompt_tokens, completion_tokens)."""
+
+
+LlmRef = Annotated[str, Uses(LlmProvider)]
+
+
+class OpenAIProvider(LlmProvider[ProviderSettings]):
+    """Any OpenAI-compatible chat endpoint; without `base_url`, the embedded SmolLM2 server (offline).
+
+    Example:
+
+    ```yaml
+    resources:
+      llm: {uses: llm.openai}                       # the embedded local model
+      gpt:
+        uses: llm.openai
+        with: {base_url: "https://api.openai.com/v1", model: gpt-4o-mini, api_key: "${env:OPENAI_API_KEY}"}
+    ```
+    """
+
+    name = "llm.openai"
+    client: OpenAI | None = None  # built by open()
+    server: LocalServer | None = None  # the embedded model's server, started by open() when there is no base_url
+
+    def model_name(self) -> str:
+        return self.params.model
+
+    def open(self) -> None:
+        from openai import OpenAI
+
+        p = self.params
+        base_url = p.base_url
+        if base_url is None:
+            from components.llmserver import LocalServer
+
+            log = self.context.state_dir / "llm-server.log"
+            self.server = LocalServer(log, context=p.local_context, threads=p.local_threads)
+            base_url = self.server.start()
+        self.client = OpenAI(
+            base_url=base_url, api_key=p.api_key or "unused", timeout=p.timeout, max_retries=p.max_retries
+        )
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
+        if self.client is None:
+            raise RuntimeError(f"{self.name}: chat() before open()")
+        stream = bool(options.pop("stream", False))
+        request: dict[str, Any] = {"model": self.params.model, "messages": messages, **options}
+        if not stream:
+            response = self.client.chat.completions.create(**request)
+            return response.choices[0].message.content or "", _usage(response.usage)
+        parts, usage = [], {}
+        chunks = self.client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                parts.append(chunk.choices[0].delta.content)
+            if chunk.usage:
+                usage = _usage(chunk.usage)
+        return "".join(parts), usage
+
+
+class GeneratorParams(ComponentParams):
+    llm: LlmRef = Field("llm", description="The LLM provider resource (declared under `resources:`).")
     prompt: str = Field("rag-answer@1", description="Prompt template NAME@VERSION from `prompts_dir`.")
     prompts_dir: str = Field("prompts", description="Folder of versioned prompt templates.")
     temperature: float = Field(0.1, ge=0, le=2)
@@ -64,8 +181,6 @@ class GeneratorParams(ComponentParams):
     )
     max_tokens: int = Field(256, ge=1, le=32768)
     stream: bool = Field(False, description="Stream tokens from the endpoint (usage is still counted).")
-    timeout: float = Field(120, gt=0, description="Seconds per model call.")
-    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
 
 
 def format_context(documents: list[Document]) -> str:
@@ -91,26 +206,24 @@ def sources_of(documents: list[Document], answer: str) -> list[Source]:
     ]
 
 
-class OpenAIGenerator(Component):
-    """Answers a question from retrieved passages with an OpenAI-compatible chat model, citing them as [n].
+class AnswerGenerator(Component[GeneratorParams]):
+    """Answers a question from retrieved passages with an LLM provider resource, citing them as [n].
 
     When no passage cleared the retriever's threshold, it answers so explicitly and does not call the model.
 
     Example:
 
     ```yaml
-    uses: generator.openai
-    with: {prompt: rag-answer@1, max_tokens: 200}
+    uses: generator.answer
+    with: {llm: llm, prompt: rag-answer@1, max_tokens: 200}
     inputs: {question: "${params.question}", documents: retrieve.output}
     ```
 
     Its output port is `answer` (text, sources with relevance and whether cited, prompt, model, usage).
     """
 
-    name = "generator.openai"
-    Params = GeneratorParams
+    name = "generator.answer"
     default_checks = {"outputs": {"answer": [{"text_length": {"min": 1}}]}}
-    params: GeneratorParams
 
     def run(self, question: str, documents: list[Document]) -> Generated:
         return Generated(self.answer(question, documents))
@@ -118,52 +231,21 @@ class OpenAIGenerator(Component):
     def answer(self, question: str, documents: list[Document]) -> Answer:
         if not documents:
             return Answer(question, NO_CONTEXT_ANSWER, [], grounded=False)
-        prompt = load_prompt(self.params.prompt, self.params.prompts_dir)
-        messages = prompt.render(question=question, context=format_context(documents))
-        started = time.perf_counter()
-        text, usage = self._complete(messages)
-        return Answer(
-            question,
-            text.strip(),
-            sources_of(documents, text),
-            True,
-            prompt.ref,
-            self.params.model,
-            usage,
-            round(time.perf_counter() - started, 3),
-        )
-
-    def _client(self) -> Any:
-        if getattr(self, "_openai", None) is None:
-            from openai import OpenAI
-
-            from components.llmserver import LocalServer
-
-            p = self.params
-            base_url = p.base_url or LocalServer.base_url(context=p.local_context)
-            self._openai = OpenAI(base_url=base_url, api_key=p.api_key or "unused", timeout=p.timeout, max_retries=2)
-        return self._openai
-
-    def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
         p = self.params
-        request = {
-            "model": p.model,
-            "messages": messages,
-            "temperature": p.temperature,
-            "max_tokens": p.max_tokens,
-            "frequency_penalty": p.frequency_penalty,
-        }
-        if not p.stream:
-            response = self._client().chat.completions.create(**request)
-            return response.choices[0].message.content or "", _usage(response.usage)
-        parts, usage = [], {}
-        stream = self._client().chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                parts.append(chunk.choices[0].delta.content)
-            if chunk.usage:
-                usage = _usage(chunk.usage)
-        return "".join(parts), usage
+        prompt = load_prompt(p.prompt, p.prompts_dir)
+        messages = prompt.render(question=question, context=format_context(documents))
+        provider = self.resources.get(p.llm, LlmProvider)
+        started = time.perf_counter()
+        text, usage = provider.chat(
+            messages,
+            temperature=p.temperature,
+            max_tokens=p.max_tokens,
+            frequency_penalty=p.frequency_penalty,
+            stream=p.stream,
+        )
+        seconds = round(time.perf_counter() - started, 3)
+        model = provider.model_name()
+        return Answer(question, text.strip(), sources_of(documents, text), True, prompt.ref, model, usage, seconds)
 
 
 def _usage(usage: Any) -> dict[str, int]:

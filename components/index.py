@@ -1,8 +1,10 @@
-"""Which module defines each built-in component, so the engine imports a module only when a pipeline uses it.
+"""Which module defines each built-in component and resource type, so the engine imports a module only when a
+pipeline uses it.
 
 `dagwright validate` imported every module here to find the components: about a third of its start-up
-(bench/engine.py, issue 7). Every module of this package is listed, those without components too, so a module
-missing here is one a team just dropped in: the registry imports it at once, as before. A test keeps this in step.
+(bench/engine.py, issue 7). Every module of this package is listed in BUILTINS, those without components too, so a
+module missing there is one a team just dropped in: the registry imports it at once, as before. RESOURCE_TYPES
+lists the modules that define resource types. A test keeps both in step with the package.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.docstats": (),
     "components.documents": (),
     "components.embedcache": (),
-    "components.embedders": ("embedder.onnx", "embedder.onnx_text", "embedder.openai", "embedder.openai_text"),
-    "components.generators": ("generator.openai",),
+    "components.embedders": ("embedder.documents", "embedder.text"),
+    "components.generators": ("generator.answer",),
+    "components.haystack": (),
     "components.htmltext": (),
     "components.index": (),
     "components.llmserver": (),
@@ -22,11 +25,19 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.models": (),
     "components.prompts": (),
     "components.python": ("python.call",),
+    "components.resources": (),
     "components.retrievers": ("retriever.bm25", "retriever.dense", "retriever.hybrid"),
     "components.sinks": ("sink.json",),
     "components.stores": (),
-    "components.stores.base": (),
-    "components.stores.choice": (),
+    "components.stores.base": ("store.write",),
+    "components.stores.chroma": (),
+    "components.stores.memory": (),
+    "components.stores.pgvector": (),
+}
+
+RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    "components.embedders": ("embedding.onnx", "embedding.openai"),
+    "components.generators": ("llm.openai",),
     "components.stores.chroma": ("store.chroma",),
     "components.stores.memory": ("store.memory",),
     "components.stores.pgvector": ("store.pgvector",),

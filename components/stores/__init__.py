@@ -1,5 +1,5 @@
-"""Vector stores: one backend interface, one sync algorithm, one component per backend.
+"""Vector stores: one contract (`VectorStore`), one sync algorithm, one `store.write` component.
 
-`store.chroma` is the embedded on-disk default, `store.pgvector` the PostgreSQL one, `store.memory` is for tests.
-Retrievers open the same backends from the same settings.
+Backends are resource types: `store.chroma` is the embedded on-disk default, `store.pgvector` the PostgreSQL one,
+`store.memory` is for tests. Retrievers take the same resources.
 """

@@ -1,4 +1,9 @@
-"""The store contract and the incremental sync every store component runs.
+"""The vector store contract, the incremental sync every store runs, and the one `store.write` component.
+
+A store is a resource (components/resources.py): declared once under `resources:`, opened once per process,
+shared by the stage that writes it and the retrievers that read it. Each backend implements `VectorStore`: the
+reads and writes, a transaction (one where the backend has them), and the dimension check; every failure is a
+`StoreError` that says which store and what went wrong.
 
 Sync makes a collection match a folder: chunks of unchanged documents stay, a changed document's chunks are
 replaced, a document that is gone loses its chunks. New chunks are written before old ones are deleted, so a
@@ -7,58 +12,143 @@ failure half way leaves the previous content findable (pgvector runs it all in o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, Presentable
 from components.documents import Document
+from components.resources import Resource, Uses
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
     """A store refused an operation or holds data that does not fit (e.g. another embedding dimension)."""
 
 
-class Backend(Protocol):
-    def manifest(self) -> dict[str, str]:
-        """source -> id of the document version whose chunks are stored."""
-        ...
-
-    def ids_for_sources(self, sources: list[str]) -> list[str]: ...
-    def upsert(self, documents: list[Document]) -> None: ...
-    def delete_ids(self, ids: list[str]) -> None: ...
-    def count(self, where: Mapping[str, Any] | None = None) -> int: ...
-    def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
-        """Nearest chunks with ``score`` = cosine similarity, best first."""
-        ...
-
-    def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
-        """Every stored chunk with its embedding (for BM25 and hybrid scoring)."""
-        ...
-
-    def version(self) -> str:
-        """Changes whenever the content changes (for caches built on top of the store)."""
-        ...
-
-
 class StoreSettings(ComponentParams):
-    """Where a collection lives. Subclasses add the backend's own settings and a ``type`` literal."""
+    """Where a collection lives. Backends add their own settings."""
 
     collection: str = Field("dagwright", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,62}$")
 
+
+class HnswSettings(StoreSettings):
+    """The HNSW index settings, with the same names and defaults on every backend that has one."""
+
+    hnsw_m: int = Field(16, ge=4, le=64, description="HNSW links per node: more = better recall, bigger index.")
+    hnsw_ef_construction: int = Field(100, ge=10, le=1000, description="HNSW build breadth.")
+    hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth: higher = better recall.")
+
+
+SS = TypeVar("SS", bound=StoreSettings)
+
+
+class VectorStore(Resource[SS]):
+    """A collection of embedded chunks: the kind that `store.write` and the retrievers ask for."""
+
+    kind = "vector store"
+
+    def __init__(self, params: SS, context: Any) -> None:
+        super().__init__(params, context)
+        self._derived: dict[str, tuple[str, Any]] = {}
+        self._derived_lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} '{self.params.collection}'"
+
     @abstractmethod
-    def open(self) -> Backend:
-        """Connect to (or create) the collection; each backend's settings class implements this."""
+    def manifest(self) -> dict[str, str]:
+        """source -> the document ids whose chunks are stored (the format of `manifest_of`)."""
+
+    @abstractmethod
+    def ids_for_sources(self, sources: list[str]) -> list[str]: ...
+
+    @abstractmethod
+    def upsert(self, documents: list[Document]) -> None: ...
+
+    @abstractmethod
+    def delete_ids(self, ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def count(self, where: Mapping[str, Any] | None = None) -> int: ...
+
+    @abstractmethod
+    def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
+        """Nearest chunks with ``score`` = cosine similarity, best first."""
+
+    @abstractmethod
+    def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
+        """Every stored chunk with its embedding (for BM25 and hybrid scoring)."""
+
+    @abstractmethod
+    def content_version(self) -> str:
+        """Changes whenever the content changes (for what is derived from the store, such as BM25 indexes)."""
+
+    @abstractmethod
+    def dimension(self) -> int | None:
+        """The dimension of the stored vectors, or None while the store is empty."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together where the backend can; by default each write stands alone."""
+        yield
+
+    def backend_errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions the backend's client raises, which `errors()` turns into StoreErrors."""
+        return (OSError,)
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """One clear StoreError naming the store for whatever the backend's client raised while ``doing``. The
+        client's own message is cut to its first line (it can run to a page) and its chain is dropped, as
+        drivers quote connection strings in their errors."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except self.backend_errors() as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise StoreError(f"{self.label}: {doing} failed: {type(exc).__name__}: {first}") from None
+
+    def check_dimension(self, dims: int) -> None:
+        stored = self.dimension()
+        if stored is not None and stored != dims:
+            raise StoreError(
+                f"{self.label} holds {stored}-dim vectors, got {dims}: the embedding model changed; "
+                "use another collection or re-create this one"
+            )
+
+    def sync(self, documents: list[Document], *, prune: bool = True) -> IndexReport:
+        """Make the collection match ``documents`` (see the module docstring); one transaction where the backend
+        has them."""
+        return sync(self, documents, prune=prune)
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """A value computed from the store's content (e.g. a BM25 index), rebuilt when the content changes, in
+        this process or another."""
+        version = self.content_version()
+        with self._derived_lock:
+            cached = self._derived.get(key)
+            if cached is None or cached[0] != version:
+                cached = (version, build())
+                self._derived[key] = cached
+            return cached[1]
+
+
+StoreRef = Annotated[str, Uses(VectorStore)]
 
 
 @dataclass(frozen=True)
-class IndexReport:
+class IndexReport(Presentable):
     """What a sync did, by document source and by chunk."""
 
     sources_new: int
@@ -69,18 +159,12 @@ class IndexReport:
     chunks_deleted: int
     chunks_total: int
 
+    def present(self) -> str:
+        return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self))
 
-_backends: dict[str, Backend] = {}
-_backends_lock = threading.Lock()
-
-
-def open_backend(settings: StoreSettings) -> Backend:
-    """One backend (client, pool) per settings in a process, shared by the index and retriever stages."""
-    key = settings.model_dump_json()
-    with _backends_lock:
-        if key not in _backends:
-            _backends[key] = settings.open()
-        return _backends[key]
+    def as_markdown(self) -> str:
+        rows = [f"| {f.name} | {getattr(self, f.name)} |" for f in dataclasses.fields(self)]
+        return "\n".join(["| | |", "|---|---:|", *rows])
 
 
 def check_embedded(documents: list[Document], store: str) -> None:
@@ -110,26 +194,35 @@ def manifest_of(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {source: ",".join(sorted(ids)) for source, ids in found.items()}
 
 
-def sync(backend: Backend, documents: list[Document], *, prune: bool) -> IndexReport:
+def sync(store: VectorStore, documents: list[Document], *, prune: bool) -> IndexReport:
+    check_embedded(documents, store.label)
     by_source: dict[str, list[Document]] = defaultdict(list)
     for d in documents:
         by_source[source_of(d)].append(d)
-    with getattr(backend, "transaction", nullcontext)():
-        return _sync(backend, by_source, prune)
+    dims = sorted({len(d.embedding) for d in documents}, reverse=True)
+    if len(dims) > 1:
+        shown = " and ".join(map(str, dims))
+        raise StoreError(
+            f"{store.label}: incoming chunks have vectors of {shown} dimensions; embed them with one model"
+        )
+    with store.errors("sync"), store.transaction():
+        if dims:
+            store.check_dimension(dims[0])
+        return _sync(store, by_source, prune)
 
 
-def _sync(backend: Backend, by_source: dict[str, list[Document]], prune: bool) -> IndexReport:
+def _sync(store: VectorStore, by_source: dict[str, list[Document]], prune: bool) -> IndexReport:
     incoming = manifest_of((source_of(d), doc_id_of(d)) for chunks in by_source.values() for d in chunks)
-    stored = backend.manifest()
+    stored = store.manifest()
     unchanged = {s for s, v in incoming.items() if stored.get(s) == v}
     changed = {s for s in incoming if s in stored and s not in unchanged}
     removed = set(stored) - set(incoming) if prune else set()
-    stale = backend.ids_for_sources(sorted(changed | removed))
+    stale = store.ids_for_sources(sorted(changed | removed))
     fresh = [d for s in sorted(set(incoming) - unchanged) for d in by_source[s]]
-    backend.upsert(fresh)
+    store.upsert(fresh)
     kept = {d.id for d in fresh}
     obsolete = [i for i in stale if i not in kept]
-    backend.delete_ids(obsolete)
+    store.delete_ids(obsolete)
     return IndexReport(
         sources_new=len(set(incoming) - set(stored)),
         sources_changed=len(changed),
@@ -137,7 +230,7 @@ def _sync(backend: Backend, by_source: dict[str, list[Document]], prune: bool) -
         sources_removed=len(removed),
         chunks_written=len(fresh),
         chunks_deleted=len(obsolete),
-        chunks_total=backend.count(),
+        chunks_total=store.count(),
     )
 
 
@@ -146,23 +239,33 @@ class Indexed:
     report: IndexReport
 
 
-class IndexStore(Component):
-    """Base of the `store.*` components: sync the incoming embedded chunks into a collection.
-    Output port: `report` (an IndexReport)."""
+class WriteParams(ComponentParams):
+    store: StoreRef = Field(description="The vector store resource to sync into (declared under `resources:`).")
+    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
 
+
+class WriteStore(Component[WriteParams]):
+    """Syncs embedded chunks into a vector store resource: unchanged sources are skipped, changed ones replaced,
+    missing ones removed (`prune`). Re-running never duplicates. Output port: `report` (an IndexReport).
+
+    Example:
+
+    ```yaml
+    uses: store.write
+    with: {store: docs}
+    inputs: {documents: embed.output}
+    ```
+    """
+
+    name = "store.write"
     cacheable = False  # writing is the point
     writes = True
-    Params: ClassVar[type[ComponentParams]] = StoreSettings
     # The last gate before anything is written: what reaches the store must be whole.
-    default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {
-        "inputs": {"documents": ["unique_ids", "finite_embeddings", {"text_length": {"min": 1}}]}
-    }
+    default_checks = {"inputs": {"documents": ["unique_ids", "finite_embeddings", {"text_length": {"min": 1}}]}}
 
     def run(self, documents: list[Document]) -> Indexed:
-        check_embedded(documents, self.name)
-        settings = self.params
-        assert isinstance(settings, StoreSettings)
-        return Indexed(sync(open_backend(settings), documents, prune=getattr(settings, "prune", True)))
+        store = self.resources.get(self.params.store, VectorStore)
+        return Indexed(store.sync(documents, prune=self.params.prune))
 
 
 def matches(meta: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:

@@ -1,4 +1,4 @@
-"""`store.chroma`: the embedded on-disk default (Chroma's PersistentClient, HNSW with cosine distance).
+"""`store.chroma`: the embedded on-disk default store (Chroma's PersistentClient, HNSW with cosine distance).
 
 Chroma's Haystack integration writes one document per call (~100 docs/s); this adapter writes in batches of the
 client's maximum batch size (~1,500 docs/s here). Metadata that Chroma cannot hold as scalars (lists, dicts) is
@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import Backend, IndexStore, StoreError, StoreSettings, manifest_of
+from components.stores.base import HnswSettings, VectorStore, manifest_of
+
+if TYPE_CHECKING:
+    from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from chromadb.api.types import Include
 
 _PAGE = 5000
 
@@ -34,30 +37,61 @@ def _where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-class ChromaBackend:
-    def __init__(self, settings: ChromaSettings) -> None:
+class ChromaSettings(HnswSettings):
+    path: str = Field(".dagwright/chroma", description="Folder of the on-disk store, relative to the project.")
+
+
+class ChromaStore(VectorStore[ChromaSettings]):
+    """An on-disk Chroma collection: the embedded default. Another process may query while one writes.
+
+    Example:
+
+    ```yaml
+    resources:
+      docs: {uses: store.chroma, with: {path: .dagwright/chroma, collection: docs}}
+    ```
+    """
+
+    name = "store.chroma"
+
+    def backend_errors(self) -> tuple[type[BaseException], ...]:
+        import sqlite3
+
+        from chromadb.errors import ChromaError
+
+        return (ChromaError, sqlite3.Error, OSError, RuntimeError, ValueError)
+
+    def open(self) -> None:
+        with self.errors("opening"):
+            self._open()
+
+    def _open(self) -> None:
         import chromadb
         from chromadb.config import Settings
 
-        self.path = Path(settings.path)
+        settings = self.params
+        self.path = self.context.path(settings.path)
         # No telemetry: this may run offline, and a store should not phone home anyway.
         self.client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
-        hnsw = {
+        hnsw: CreateHNSWConfiguration = {
             "space": "cosine",
-            "ef_search": settings.ef_search,
-            "ef_construction": settings.ef_construction,
-            "max_neighbors": settings.max_neighbors,
+            "ef_search": settings.hnsw_ef_search,
+            "ef_construction": settings.hnsw_ef_construction,
+            "max_neighbors": settings.hnsw_m,
         }
         self.collection = self.client.get_or_create_collection(
             settings.collection, configuration={"hnsw": hnsw}, embedding_function=None
         )
         self.version_file = self.path / f"{settings.collection}.version"
 
-    def _all(self, include: list[str], where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+    def _all(self, include: Include, where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
         offset = 0
         while True:
-            page = self.collection.get(include=include, where=_where(where), limit=_PAGE, offset=offset)
+            # A TypedDict read by keys chosen at run time: those in `include` are never None.
+            page: dict[str, Any] = dict(
+                self.collection.get(include=include, where=_where(where), limit=_PAGE, offset=offset)
+            )
             for key in out:
                 out[key] += list(page[key]) if page[key] is not None else []
             if len(page["ids"]) < _PAGE:
@@ -77,7 +111,6 @@ class ChromaBackend:
     def upsert(self, documents: list[Document]) -> None:
         if not documents:
             return
-        self._check_dimension(len(documents[0].embedding))
         step = self.client.get_max_batch_size()
         for start in range(0, len(documents), step):
             part = documents[start : start + step]
@@ -89,11 +122,9 @@ class ChromaBackend:
             )
         self._bump()
 
-    def _check_dimension(self, dims: int) -> None:
-        sample = self.collection.peek(1)
-        stored = sample["embeddings"]
-        if stored is not None and len(stored) and len(stored[0]) != dims:
-            raise StoreError(f"store.chroma '{self.collection.name}' holds {len(stored[0])}-dim vectors, got {dims}")
+    def dimension(self) -> int | None:
+        stored = self.collection.peek(1)["embeddings"]
+        return len(stored[0]) if stored is not None and len(stored) else None
 
     def delete_ids(self, ids: list[str]) -> None:
         step = self.client.get_max_batch_size()
@@ -110,11 +141,13 @@ class ChromaBackend:
 
         if self.collection.count() == 0:
             return []
-        found = self.collection.query(
-            query_embeddings=[np.asarray(vector, dtype="float32")],
-            n_results=top_k,
-            where=_where(where),
-            include=["documents", "metadatas", "distances", "embeddings"],
+        found: dict[str, Any] = dict(  # its fields are Optional, but the ones in `include` are always there
+            self.collection.query(
+                query_embeddings=[np.asarray(vector, dtype="float32")],
+                n_results=top_k,
+                where=_where(where),
+                include=["documents", "metadatas", "distances", "embeddings"],
+            )
         )
         rows = zip(
             found["ids"][0],
@@ -140,7 +173,7 @@ class ChromaBackend:
             )
         ]
 
-    def version(self) -> str:
+    def content_version(self) -> str:
         try:
             return self.version_file.read_text()
         except FileNotFoundError:
@@ -150,32 +183,3 @@ class ChromaBackend:
         tmp = self.version_file.with_suffix(".tmp")
         tmp.write_text(uuid.uuid4().hex)
         tmp.replace(self.version_file)
-
-
-class ChromaSettings(StoreSettings):
-    type: Literal["chroma"] = "chroma"
-    path: str = Field(".dagwright/chroma", description="Folder of the on-disk store.")
-    ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth: higher = better recall, slower.")
-    ef_construction: int = Field(100, ge=10, le=1000)
-    max_neighbors: int = Field(16, ge=4, le=64)
-    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
-
-    def open(self) -> Backend:
-        return ChromaBackend(self)
-
-
-class ChromaStore(IndexStore):
-    """Syncs embedded chunks into an on-disk Chroma collection (the embedded default): unchanged sources are
-    skipped, changed ones replaced, missing ones removed (`prune`). Another process may query while it writes.
-
-    Example:
-
-    ```yaml
-    uses: store.chroma
-    with: {path: .dagwright/chroma, collection: docs}
-    inputs: {documents: embed.output}
-    ```
-    """
-
-    name = "store.chroma"
-    Params: ClassVar[type[StoreSettings]] = ChromaSettings

@@ -1,34 +1,33 @@
-"""`store.memory`: an in-process store for tests and tiny corpora. Collections live as long as the process."""
+"""`store.memory`: an in-process store for tests and tiny corpora. Its chunks live as long as the resource, that
+is, as long as the process that opened it."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any
 
 from components.documents import Document
-from components.stores.base import (
-    Backend,
-    IndexStore,
-    StoreError,
-    StoreSettings,
-    doc_id_of,
-    manifest_of,
-    matches,
-    source_of,
-)
-
-_collections: dict[str, dict[str, Document]] = {}
-_lock = threading.Lock()
+from components.stores.base import StoreSettings, VectorStore, doc_id_of, manifest_of, matches, source_of
 
 
-class MemoryBackend:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        with _lock:
-            self.rows = _collections.setdefault(name, {})
+class MemoryStore(VectorStore[StoreSettings]):
+    """Embedded chunks in process memory (tests, tiny corpora); gone when the process ends. Exact search.
+
+    Example:
+
+    ```yaml
+    resources:
+      notes: {uses: store.memory, with: {collection: notes}}
+    ```
+    """
+
+    name = "store.memory"
+
+    def open(self) -> None:
+        self.rows: dict[str, Document] = {}
+        self._lock = threading.Lock()
         self._version = 0
 
     def manifest(self) -> dict[str, str]:
@@ -38,16 +37,17 @@ class MemoryBackend:
         wanted = set(sources)
         return [i for i, d in self.rows.items() if source_of(d) in wanted]
 
+    def dimension(self) -> int | None:
+        first = next(iter(self.rows.values()), None)
+        return None if first is None else len(first.embedding)
+
     def upsert(self, documents: list[Document]) -> None:
-        dims = {len(d.embedding) for d in [*documents, *list(self.rows.values())[:1]] if d.embedding is not None}
-        if len(dims) > 1:
-            raise StoreError(f"store.memory '{self.name}': embedding dimensions differ: {sorted(dims)}")
-        with _lock:
+        with self._lock:
             self.rows.update({d.id: d for d in documents})
             self._version += 1
 
     def delete_ids(self, ids: list[str]) -> None:
-        with _lock:
+        with self._lock:
             for i in ids:
                 self.rows.pop(i, None)
             self._version += 1
@@ -59,8 +59,6 @@ class MemoryBackend:
         return [d for d in self.rows.values() if matches(d.meta, where)]
 
     def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
-        import dataclasses
-
         import numpy as np
 
         docs = self.documents(where)
@@ -70,29 +68,5 @@ class MemoryBackend:
         best = np.argsort(-scores)[:top_k]
         return [dataclasses.replace(docs[i], score=float(scores[i])) for i in best]
 
-    def version(self) -> str:
-        return f"{id(self.rows)}:{self._version}:{len(self.rows)}"
-
-
-class MemorySettings(StoreSettings):
-    type: Literal["memory"] = "memory"
-    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
-
-    def open(self) -> Backend:
-        return MemoryBackend(self.collection)
-
-
-class MemoryStore(IndexStore):
-    """Indexes embedded chunks in process memory (tests, tiny corpora); gone when the process ends.
-
-    Example:
-
-    ```yaml
-    uses: store.memory
-    with: {collection: notes}
-    inputs: {documents: embed.output}
-    ```
-    """
-
-    name = "store.memory"
-    Params: ClassVar[type[StoreSettings]] = MemorySettings
+    def content_version(self) -> str:
+        return f"{id(self)}:{self._version}"

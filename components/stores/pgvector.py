@@ -13,25 +13,62 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import Backend, IndexStore, StoreError, StoreSettings, doc_id_of, source_of
+from components.stores.base import HnswSettings, StoreError, VectorStore, doc_id_of, source_of
+
+if TYPE_CHECKING:
+    import psycopg
 
 
-class PgvectorBackend:
-    def __init__(self, settings: PgvectorSettings) -> None:
+class PgvectorSettings(HnswSettings):
+    dsn: str = Field(description="PostgreSQL connection string; use ${env:NAME} when it holds a password.")
+    maintenance_work_mem: str = Field("1GB", pattern=r"^\d+(kB|MB|GB)$", description="For HNSW builds.")
+
+
+class PgvectorStore(VectorStore[PgvectorSettings]):
+    """Chunks in a PostgreSQL table with pgvector and an HNSW index (cosine); a sync is one transaction.
+
+    Example:
+
+    ```yaml
+    resources:
+      docs: {uses: store.pgvector, with: {dsn: "${env:DAGWRIGHT_PG_DSN}", collection: docs}}
+    ```
+    """
+
+    name = "store.pgvector"
+    _conn: psycopg.Connection[Any] | None = None  # opened by open()
+
+    def backend_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error, OSError)
+
+    def open(self) -> None:
+        with self.errors("connecting"):
+            self._connect()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise StoreError(f"{self.label}: used before open()")
+        return self._conn
+
+    def _connect(self) -> None:
         import psycopg
         from pgvector.psycopg import register_vector
 
-        self.settings = settings
+        settings = self.params
         self.table = f"dagwright_{settings.collection.replace('-', '_').lower()}"
-        try:
-            self.conn = psycopg.connect(settings.dsn, autocommit=True)
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"store.pgvector: cannot connect: {str(exc).splitlines()[0]}") from None
+        self._conn = psycopg.connect(settings.dsn, autocommit=True)
         self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(self.conn)
         self.conn.execute(f"SET maintenance_work_mem = '{settings.maintenance_work_mem}'")
@@ -63,7 +100,7 @@ class PgvectorBackend:
         self.conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_source_idx ON {t} (source)")
         self.conn.execute(
             f"CREATE INDEX IF NOT EXISTS {t}_hnsw_idx ON {t} USING hnsw (embedding vector_cosine_ops) "
-            f"WITH (m = {self.settings.hnsw_m}, ef_construction = {self.settings.hnsw_ef_construction})"
+            f"WITH (m = {self.params.hnsw_m}, ef_construction = {self.params.hnsw_ef_construction})"
         )
 
     def manifest(self) -> dict[str, str]:
@@ -79,6 +116,12 @@ class PgvectorBackend:
         if not sources or not self._exists():
             return []
         return [r[0] for r in self.conn.execute(f"SELECT id FROM {self.table} WHERE source = ANY(%s)", (sources,))]
+
+    def dimension(self) -> int | None:
+        if not self._exists():
+            return None
+        row = self.conn.execute(f"SELECT vector_dims(embedding) FROM {self.table} LIMIT 1").fetchone()
+        return int(row[0]) if row else None
 
     def upsert(self, documents: list[Document]) -> None:
         if not documents:
@@ -113,7 +156,7 @@ class PgvectorBackend:
             (self.table, uuid.uuid4().hex),
         )
 
-    def version(self) -> str:
+    def content_version(self) -> str:
         row = self.conn.execute(
             "SELECT version FROM dagwright_versions WHERE collection = %s", (self.table,)
         ).fetchone()
@@ -134,7 +177,7 @@ class PgvectorBackend:
         clause, args = _where(where)
         query = np.asarray(vector, dtype="float32")
         with self.lock, self.conn.transaction():
-            self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.settings.ef_search)}")
+            self.conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.params.hnsw_ef_search)}")
             rows = self.conn.execute(
                 f"SELECT id, content, meta, embedding, 1 - (embedding <=> %s) FROM {self.table} {clause} "
                 "ORDER BY embedding <=> %s LIMIT %s",
@@ -172,32 +215,3 @@ def _where(where: Mapping[str, Any] | None) -> tuple[str, tuple[Any, ...]]:
         parts.append("(" + " OR ".join(["meta @> %s::jsonb"] * len(values)) + ")")
         args += [json.dumps({key: v}) for v in values]
     return "WHERE " + " AND ".join(parts), tuple(args)
-
-
-class PgvectorSettings(StoreSettings):
-    type: Literal["pgvector"] = "pgvector"
-    dsn: str = Field(description="PostgreSQL connection string; use ${env:NAME} when it holds a password.")
-    ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (hnsw.ef_search).")
-    hnsw_m: int = Field(16, ge=4, le=64)
-    hnsw_ef_construction: int = Field(64, ge=10, le=1000)
-    maintenance_work_mem: str = Field("1GB", pattern=r"^\d+(kB|MB|GB)$", description="For HNSW builds.")
-    prune: bool = Field(True, description="Delete chunks of sources that are no longer in the input.")
-
-    def open(self) -> Backend:
-        return PgvectorBackend(self)
-
-
-class PgvectorStore(IndexStore):
-    """Syncs embedded chunks into a PostgreSQL table with pgvector and an HNSW index, in one transaction.
-
-    Example:
-
-    ```yaml
-    uses: store.pgvector
-    with: {dsn: "${env:DAGWRIGHT_PG_DSN}", collection: docs}
-    inputs: {documents: embed.output}
-    ```
-    """
-
-    name = "store.pgvector"
-    Params: ClassVar[type[StoreSettings]] = PgvectorSettings

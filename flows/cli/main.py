@@ -52,6 +52,15 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        close_resources()
+
+
+def close_resources() -> None:
+    """Close what the command opened (stores, model servers) before exiting, rather than leave it to atexit."""
+    session = sys.modules.get("flows.execute.session")
+    if session is not None:
+        session.close_session()
 
 
 def enter_project(args: argparse.Namespace) -> None:
@@ -69,8 +78,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="dagwright", description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows."
     )
     parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
-    parser.add_argument("-f", "--file", help="pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    file_help = "pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)"
+    profile_help = "profile whose resources and defaults override the file's (default: $DAGWRIGHT_PROFILE)"
+    parser.add_argument("-f", "--file", help=file_help)
+    parser.add_argument("--profile", help=profile_help)
+    # The same options after the command; SUPPRESS keeps a value given before the command when it is absent.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("-f", "--file", default=argparse.SUPPRESS, help=file_help)
+    after.add_argument("--profile", default=argparse.SUPPRESS, help=profile_help)
+    sub = _Commands(parser.add_subparsers(title="commands", metavar="COMMAND", required=True), after)
 
     p = sub.add_parser("validate", help="check a pipelines file; every problem with file:line:col")
     p.add_argument("path", nargs="?", help="pipelines file to check")
@@ -88,12 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
     p.add_argument("--local", action="store_true", help="run in process, without Prefect")
     p.add_argument("--no-cache", action="store_true", help="recompute every stage, ignoring cached results")
-    p.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's own log lines")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show a failed stage's traceback, and Prefect's own log lines"
+    )
     p.set_defaults(command=cmd_run)
 
     p = sub.add_parser("check", help="dry run: every stage and data-quality check, but nothing is written")
     p.add_argument("pipeline")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a run parameter")
+    p.add_argument("-v", "--verbose", action="store_true", help="show a failed stage's traceback")
     p.set_defaults(command=cmd_check)
 
     p = sub.add_parser("up", help="start a local Prefect server with its UI (Ctrl-C stops it)")
@@ -106,8 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
     p.set_defaults(command=cmd_deploy)
 
+    p = sub.add_parser("resources", help="list resources, their types and the stages that use them")
+    p.add_argument("--types", action="store_true", help="list the registered resource types instead")
+    p.set_defaults(command=cmd_resources)
+
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
-    sub.add_parser("components", help="list components with params and ports").set_defaults(command=cmd_components)
+    p = sub.add_parser("components", help="list components with params and ports")
+    p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
+    p.set_defaults(command=cmd_components)
     return parser
 
 
@@ -124,12 +149,22 @@ def _no_collections() -> Iterator[None]:
             gc.enable()
 
 
+class _Commands:
+    """The subparsers, each given the options that may also come after the command."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+
+
 def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
     with _no_collections():
         from flows.language.load import load
         from flows.plan.planner import plan_project
 
-        return plan_project(load(path or args.file))
+        return plan_project(load(path or args.file, args.profile))
 
 
 def _plan(args: argparse.Namespace) -> Any:
@@ -137,7 +172,7 @@ def _plan(args: argparse.Namespace) -> Any:
         from flows.language.load import load
         from flows.plan.planner import plan_pipeline
 
-        return plan_pipeline(load(args.file), args.pipeline)
+        return plan_pipeline(load(args.file, args.profile), args.pipeline)
 
 
 def print_notes(plans: Any) -> None:
@@ -150,7 +185,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plans = _plans(args, args.path)
     print_notes(plans.values())
     stages = sum(len(p.stages) for p in plans.values())
-    print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages")
+    profile = f" (profile {args.profile})" if args.profile else ""
+    print(f"ok: {len(plans)} pipeline{'s' if len(plans) != 1 else ''}, {stages} stages{profile}")
+    return 0
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    from components.resources import kind_name
+    from flows.language.load import Locator, load
+    from flows.plan.planner import plan_project
+    from flows.plan.registry import discover
+    from flows.plan.render import resources_table
+    from flows.plan.resources import plan_resources
+
+    project = load(args.file, args.profile)
+    registry = discover(project.root)
+    if args.types:
+        for name, cls in sorted(registry.resource_types.items()):
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"{name:<20} {kind_name(cls):<15} {summary}")
+        return 0
+    plans = plan_project(project, registry)
+    declared, _, _ = plan_resources(project, registry, Locator(project.display, project.positions))
+    print(resources_table(plans, {n: (r.uses, r.kind) for n, r in declared.items()}, project.profile))
     return 0
 
 
@@ -196,7 +253,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from flows.execute.local import run_local
 
         print(f"running {plan.name} in process")
-        result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=not args.no_cache)
+        reporter = ConsoleReporter(verbose=args.verbose)
+        result = run_local(plan, params, reporter=reporter, use_cache=not args.no_cache)
     else:
         result = _run_prefect(plan, params, args)
     return _finish(plan, result)
@@ -212,7 +270,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print_notes([plan])
     writers = [s.id for s in plan.stages if s.component.writes]
     print(f"checking {plan.name} in process; not run, only checked: {', '.join(writers) or '(none)'}")
-    result = run_local(plan, params, reporter=ConsoleReporter(), use_cache=False, dry_run=True)
+    result = run_local(plan, params, reporter=ConsoleReporter(verbose=args.verbose), use_cache=False, dry_run=True)
     return _finish(plan, result)
 
 
@@ -224,7 +282,7 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
     from flows.prefect.executor import build_flow
 
     results: list[Any] = []
-    flow = build_flow(plan, ConsoleReporter(), results, use_cache=not args.no_cache)
+    flow = build_flow(plan, ConsoleReporter(verbose=args.verbose), results, use_cache=not args.no_cache)
     state = flow(**params, return_state=True)
     if not results:  # the flow failed before running any stage (e.g. the server went away)
         raise DagwrightError(f"flow run of '{plan.name}' ended {state.name}: {state.message}")
@@ -236,7 +294,7 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
 
 def configure_prefect(project_root: Path, *, verbose: bool) -> str:
     """Point Prefect at a running server when there is one, else its temporary server; quiet its console."""
-    from flows.execute.runtime import state_dir
+    from flows.execute.session import state_dir
     from flows.prefect.server import api_url, is_healthy, prefect_env
 
     for key, value in prefect_env(state_dir(project_root)).items():
@@ -263,20 +321,19 @@ def _finish(plan: Any, result: Any) -> int:
 
 
 def present(label: str, value: Any, limit: int = 300) -> str:
-    """A final output for the terminal: answers with their sources, anything else as a short repr."""
-    if hasattr(value, "text") and hasattr(value, "sources"):
-        lines = [f"{label}:", value.text, ""] + [
-            f"  [{s.n}] {s.source}{' > ' + ' > '.join(s.heading_path) if s.heading_path else ''}"
-            f"  (relevance {s.relevance:.2f}{', cited' if s.cited else ''})"
-            for s in value.sources
-        ]
-        return "\n".join(lines)
+    """A final output for the terminal: as the value presents itself (components.base.Presentable), else a short
+    repr."""
+    from components.base import Presentable
+
+    if isinstance(value, Presentable):
+        text = value.present()
+        return f"{label}:\n{text}" if "\n" in text else f"{label} = {text}"
     text = repr(value)
     return f"{label} = {text if len(text) <= limit else text[:limit] + f'... ({len(text)} chars)'}"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from flows.execute.runtime import state_dir
+    from flows.execute.session import state_dir
     from flows.prefect.server import run_up
 
     return run_up(state_dir(Path.cwd()), args.host, args.port, args.timeout)
@@ -294,6 +351,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     chosen = [plans[n] for n in (args.pipelines or plans)]
     if not chosen:
         raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
+    if args.profile:  # the processes that run the deployments' flows load the file under the same profile
+        os.environ["DAGWRIGHT_PROFILE"] = args.profile
     where = configure_prefect(chosen[0].project_root, verbose=True)
     print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
     from flows.prefect.deploy import serve_plans
@@ -311,10 +370,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_components(args: argparse.Namespace) -> int:
-    from flows.plan.catalog import describe_components
+    from flows.plan.catalog import describe_components, markdown_list
     from flows.plan.registry import discover
 
-    print(describe_components(discover(Path.cwd())))
+    registry = discover(Path.cwd())
+    print(markdown_list(registry) if args.markdown else describe_components(registry))
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,17 @@ def source_hash(module_file: str | None) -> str:
     return _source_hashes[module_file]
 
 
-def cache_key(*, component: str, version: str, code: str, params: Any, inputs: dict[str, Any]) -> str | None:
-    """component name + version + code hash + params + content hashes of inputs; None if an input is unhashable."""
+def cache_key(
+    *,
+    component: str,
+    version: str,
+    code: str,
+    params: Any,
+    inputs: dict[str, Any],
+    resources: Mapping[str, str] | None = None,
+) -> str | None:
+    """component name + version + code hash + params + content hashes of inputs + identities of the resources
+    used; None if an input is unhashable."""
     try:
         parts = {
             "component": component,
@@ -69,6 +79,7 @@ def cache_key(*, component: str, version: str, code: str, params: Any, inputs: d
             "code": code,
             "params": content_hash(params),
             "inputs": {name: content_hash(value) for name, value in sorted(inputs.items())},
+            "resources": dict(sorted((resources or {}).items())),
         }
     except Unhashable:
         return None

@@ -1,9 +1,12 @@
-"""A port's value as a table Great Expectations can validate, one row per document (or the answer), with a
-`_row` column pointing back at the value's items so failing rows can be quarantined."""
+"""A port's value as a table Great Expectations can validate, one row per document (or one for a Checkable
+value, such as an answer), with a `_row` column pointing back at the value's items so failing rows can be
+quarantined."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from components.base import Checkable
 
 
 def to_frame(kind: str, value: Any) -> Any:
@@ -11,8 +14,8 @@ def to_frame(kind: str, value: Any) -> Any:
 
     if kind == "table":
         return value.assign(_row=range(len(value)))
-    if kind == "answer":
-        return pd.DataFrame({"_row": [0], "content": [str(value.text).strip()], "sources": [len(value.sources)]})
+    if isinstance(value, Checkable):
+        return pd.DataFrame([{"_row": 0, **value.check_row()}])
     return pd.DataFrame(
         [_document_row(i, d) for i, d in enumerate(value)], columns=None if value else ["_row", "id", "content"]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class GateReport:
     stage: str
     results: list[CheckResult] = field(default_factory=list)
     quarantined: dict[str, str] = field(default_factory=dict)  # port -> file with the quarantined rows
+    load_seconds: float = 0.0  # loading Great Expectations (first gate in a process): not the stage's own time
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -49,24 +51,40 @@ class GateFailed(DagwrightError):
         super().__init__(f"gate of stage '{stage}' failed: {details}")
 
 
-class _Gx:
-    """One ephemeral GX context and pandas asset per process; suites are cheap and built per check set."""
+class GxValidator:
+    """One ephemeral GX context and pandas asset, built on first use; suites are cheap and built per check set.
+    The engine's session keeps one per process (flows/execute/session.py)."""
 
-    _lock = threading.Lock()
-    _batch_definition: Any = None
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batch_definition: Any = None
 
-    @classmethod
-    def batch_definition(cls) -> Any:
-        with cls._lock:
-            if cls._batch_definition is None:
-                import great_expectations as gx
-                from great_expectations.data_context.types.base import ProgressBarsConfig
+    def load(self) -> float:
+        """Import GX and build its context once: the seconds this call spent doing it (2-7 s the first time, 0.0
+        after), so the report can show them apart from the stage's time. A thread that only waited for another
+        to load counts the wait as its stage's time."""
+        if self._batch_definition is not None:
+            return 0.0
+        started = time.perf_counter()
+        with self._lock:
+            if self._batch_definition is not None:
+                return 0.0
+            self._batch_definition = _new_batch_definition()
+        return time.perf_counter() - started
 
-                context = gx.get_context(mode="ephemeral")
-                context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-                asset = context.data_sources.add_pandas("dagwright").add_dataframe_asset("port")
-                cls._batch_definition = asset.add_batch_definition_whole_dataframe("value")
-            return cls._batch_definition
+    def batch_definition(self) -> Any:
+        self.load()
+        return self._batch_definition
+
+
+def _new_batch_definition() -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("dagwright").add_dataframe_asset("port")
+    return asset.add_batch_definition_whole_dataframe("value")
 
 
 class Outcome(NamedTuple):
@@ -82,12 +100,12 @@ class Outcome(NamedTuple):
 _FAILING_ROWS = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_row"]}
 
 
-def validate_port(checks: list[Check], frame: Any) -> list[Outcome]:
+def validate_port(validator: GxValidator, checks: list[Check], frame: Any) -> list[Outcome]:
     """(check, success, observed, failing rows) for each check, validated in one GX run."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    batch_definition = _Gx.batch_definition()  # GX wants its context active before a suite is made
+    batch_definition = validator.batch_definition()  # GX wants its context active before a suite is made
     suite = gx.ExpectationSuite(name="dagwright-gate")
     for n, check in enumerate(checks):
         for cls_name, kwargs in check.expectations:
@@ -130,10 +148,10 @@ def _observed(result: Mapping[str, Any], success: bool) -> str:
 
 
 def apply_gate(
-    stage: Any, direction: str, values: dict[str, Any], quarantine_dir: Path
+    stage: Any, direction: str, values: dict[str, Any], quarantine_dir: Path, validator: GxValidator
 ) -> tuple[dict[str, Any], GateReport]:
     """Check ``values`` (a stage's inputs or outputs); return the values that go on, and the report."""
-    report = GateReport(stage.id)
+    report = GateReport(stage.id, load_seconds=validator.load())
     on_fail = stage.policies.on_fail or "stop"
     by_port: dict[str, list[Check]] = {}
     for check in stage.checks:
@@ -141,7 +159,7 @@ def apply_gate(
             by_port.setdefault(check.port, []).append(check)
     for port, checks in by_port.items():
         kind = port_kind(getattr(stage.ports, direction)[port].type) or "table"
-        outcomes = validate_port(checks, to_frame(kind, values[port]))
+        outcomes = validate_port(validator, checks, to_frame(kind, values[port]))
         values = _act(stage, direction, port, kind, values, outcomes, on_fail, quarantine_dir, report)
     return values, report
 

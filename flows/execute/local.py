@@ -23,6 +23,10 @@ from flows.execute.runtime import (
     call_with_timeout,
     default_store,
     execute_stage,
+    failed_result,
+    failure_gates,
+    is_retryable,
+    seconds_since,
 )
 from flows.plan.planner import Plan, PlannedStage
 
@@ -50,6 +54,7 @@ def run_local(
 def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult]) -> StageResult:
     policies = stage.policies
     attempts = (policies.retries or 0) + 1
+    elapsed = 0.0  # the attempts' own time, without the delays between them
     for attempt in range(1, attempts + 1):
         ctx.reporter.stage_started(stage.id, attempt)
         started = time.perf_counter()
@@ -57,24 +62,12 @@ def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mappi
             run = lambda attempt=attempt: execute_stage(stage, ctx, upstream, attempt)  # noqa: E731
             return call_with_timeout(run, policies.timeout, stage.id)
         except Exception as exc:
-            report = getattr(exc, "report", None)  # a failed gate: bad data, which a retry would not fix
-            if attempt == attempts or report is not None:
-                seconds = time.perf_counter() - started
-                return StageResult(
-                    stage.id,
-                    "failed",
-                    seconds=seconds,
-                    attempts=attempt,
-                    error=_describe(exc),
-                    gates=[report] if report is not None else [],
-                )
+            elapsed += seconds_since(started, failure_gates(exc))
+            if attempt == attempts or not is_retryable(exc):
+                return failed_result(stage.id, exc, seconds=elapsed, attempts=attempt)
             ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
             time.sleep(policies.retry_delay or 0.0)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 class _Scheduler:

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from flows.execute.runtime import Reporter, RunResult, StageResult
+from flows.execute.runtime import Reporter, RunResult, StageResult, describe_error
 
 _MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
@@ -15,8 +15,11 @@ def _count(n: int | None) -> str:
     return "-" if n is None else str(n)
 
 
-def describe(result: StageResult) -> str:
-    line = f"{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
+def describe(result: StageResult, *, verbose: bool = False) -> str:
+    """A stage's line (and its error and gates); ``verbose`` adds a failure's traceback."""
+    # Loading Great Expectations is once per process, not the stage's work: its own line, before the stage's.
+    loaded = f"(great expectations loaded in {result.load_seconds:.1f} s)\n" if result.load_seconds else ""
+    line = f"{loaded}{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
     line += f"   rows {_count(result.rows_in)} -> {_count(result.rows_out)}"
     if result.attempts > 1:
         line += f"   attempts {result.attempts}"
@@ -24,6 +27,8 @@ def describe(result: StageResult) -> str:
         line += f"\n{'':<17}{result.error}"
     for report in result.gates:
         line += "".join(f"\n{'':<17}{text}" for text in gate_lines(report))
+    if verbose and result.traceback:
+        line += "\n" + result.traceback.rstrip()
     return line
 
 
@@ -64,8 +69,9 @@ def gate_markdown(report: Any) -> str:
 class ConsoleReporter:
     """One line per stage as it finishes (threads may finish together, so writes are serialized)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
         self.stream = stream or sys.stdout
+        self.verbose = verbose
         self.lock = threading.Lock()
 
     def _write(self, text: str) -> None:
@@ -77,12 +83,10 @@ class ConsoleReporter:
         pass
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._write(
-            f"{stage:<16} retry    attempt {attempt} failed ({type(error).__name__}: {error}); retrying in {delay:g}s"
-        )
+        self._write(f"{stage:<16} retry    attempt {attempt} failed ({describe_error(error)}); retrying in {delay:g}s")
 
     def stage_finished(self, result: StageResult) -> None:
-        self._write(describe(result))
+        self._write(describe(result, verbose=self.verbose))
 
 
 class TeeReporter:

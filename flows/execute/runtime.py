@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any, Literal, Protocol
 from components.base import Component, ComponentParams, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
-from flows.execute.hashing import content_hash
+from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
 from flows.plan.stageparams import resolve_params
@@ -31,12 +33,52 @@ class StageResult:
     attempts: int = 0
     rows_in: int | None = None
     rows_out: int | None = None
-    error: str | None = None
+    error: str | None = None  # one line: the exception's type and message
     gates: list[Any] = field(default_factory=list)  # GateReports of its input and output checks
+    # A failure's exception, and its traceback formatted where it was caught: what `-v` shows of a bug.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    traceback: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status in ("completed", "cached", "checked")
+
+    @property
+    def load_seconds(self) -> float:
+        """Time its gates spent loading Great Expectations (once per process), left out of ``seconds``."""
+        return sum(g.load_seconds for g in self.gates)
+
+
+def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: int) -> StageResult:
+    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report."""
+    return StageResult(
+        stage,
+        "failed",
+        seconds=seconds,
+        attempts=attempts,
+        error=describe_error(exc),
+        gates=failure_gates(exc),
+        exception=exc,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def failure_gates(exc: BaseException) -> list[Any]:
+    """The report of a failed gate, which the stage's result keeps; none for any other failure."""
+    from flows.execute.gates import GateFailed
+
+    return [exc.report] if isinstance(exc, GateFailed) else []
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Retries are for flaky infrastructure; a failed data-quality gate fails the same way every time."""
+    from flows.execute.gates import GateFailed
+
+    return not isinstance(exc, GateFailed)
 
 
 class Reporter(Protocol):
@@ -65,15 +107,15 @@ class RunContext:
     dry_run: bool = False  # `dagwright check`: run checks, but no stage that writes to the outside world
     gate_hook: Any = None  # called with (stage, report) after each gate; the Prefect executor publishes artifacts
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
+    provider: Provider | None = None  # the plan's resources; the process's session when not given
+
+    def __post_init__(self) -> None:
+        if self.provider is None:
+            self.provider = provider_for(self.plan)
 
     @property
     def quarantine_dir(self) -> Path:
         return state_dir(self.plan.project_root) / "quarantine" / self.plan.name / self.run_id
-
-
-def state_dir(project_root: Path) -> Path:
-    """Where dagwright keeps results, reports and its local Prefect home; DAGWRIGHT_HOME overrides."""
-    return Path(os.environ.get("DAGWRIGHT_HOME") or project_root / ".dagwright")
 
 
 def default_store(plan: Plan) -> ResultStore:
@@ -92,19 +134,6 @@ def gather_inputs(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     return values
 
 
-_instances: dict[tuple[type, str], Component] = {}
-_instances_lock = threading.Lock()
-
-
-def component_instance(cls: type[Component], params: ComponentParams) -> Component:
-    """One instance per component and params in a process, so lazily loaded state (models, pools) is reused."""
-    key = (cls, content_hash(params))
-    with _instances_lock:
-        if key not in _instances:
-            _instances[key] = cls(params)
-        return _instances[key]
-
-
 def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, StageResult], attempt: int = 1):
     """One attempt at one stage. Raises what the component raised; the executor decides about retries."""
     started = time.perf_counter()
@@ -113,26 +142,45 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
-    key = _key(stage, params, inputs) if stage.cacheable and ctx.store and not ctx.dry_run else None
-    outputs = ctx.store.get(key) if key is not None else MISS  # type: ignore[union-attr]
-    status: Status = "cached"
-    if outputs is MISS:
-        status = "completed"
-        outputs = split_outputs(stage.ports, component_instance(stage.component, params).run(**inputs))
-        if key is not None:
-            ctx.store.put(key, outputs)  # type: ignore[union-attr]
+    status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
     return _result(stage, status, outputs, inputs, started, attempt, gates)
+
+
+def _cached_or_run(
+    stage: PlannedStage, ctx: RunContext, params: ComponentParams, inputs: dict[str, Any]
+) -> tuple[Status, dict[str, Any]]:
+    provider = ctx.provider
+    assert provider is not None  # set in RunContext.__post_init__
+    store = ctx.store if stage.cacheable and not ctx.dry_run else None
+    key = _key(stage, params, inputs, used_identities(stage.resources, provider)) if store is not None else None
+    if store is not None and key is not None:
+        cached = store.get(key)
+        if cached is not MISS:
+            return "cached", cached
+    component = provider.session.instance(stage.component, params, provider)
+    outputs = split_outputs(stage.ports, _call_run(component, inputs))
+    if store is not None and key is not None:
+        store.put(key, outputs)
+    return "completed", outputs
+
+
+def _call_run(component: Component[Any], inputs: dict[str, Any]) -> Any:
+    # Each component's run() has its own signature, so the base class declares none (the registry checks it).
+    run = getattr(component, "run")  # noqa: B009
+    return run(**inputs)
 
 
 def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str, Any], gates: list[Any]):
     """Run the stage's checks on its inputs or outputs (Great Expectations loads only when there are some)."""
     if not any(c.direction == direction for c in stage.checks):
         return values
-    from flows.execute.gates import GateFailed, apply_gate
+    from flows.execute.gates import GateFailed, GxValidator, apply_gate
 
+    assert ctx.provider is not None
+    validator = ctx.provider.session.keep("great_expectations", GxValidator)
     try:
-        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir)
+        values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, validator)
     except GateFailed as failed:
         if ctx.gate_hook:
             ctx.gate_hook(stage, failed.report)
@@ -143,11 +191,17 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
     return values
 
 
-def _key(stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any]) -> str | None:
+def _key(
+    stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any], resources: Mapping[str, str]
+) -> str | None:
+    """The stage's cache key: its component and params, its inputs' content, and the identity (type and
+    settings, secrets hashed) of each resource it uses, so the same stage on another store or model is a miss."""
     cls = stage.component
     module = sys.modules.get(cls.__module__)
     code = source_hash(getattr(module, "__file__", None)) + cls.fingerprint(params)
-    return cache_key(component=cls.name, version=cls.version, code=code, params=params, inputs=inputs)
+    return cache_key(
+        component=cls.name, version=cls.version, code=code, params=params, inputs=inputs, resources=resources
+    )
 
 
 def _result(
@@ -157,12 +211,17 @@ def _result(
         stage=stage.id,
         status=status,
         outputs=outputs,
-        seconds=time.perf_counter() - started,
+        seconds=seconds_since(started, gates),
         attempts=attempt,
         rows_in=_rows(inputs.values()),
         rows_out=_rows(outputs.values()),
         gates=gates,
     )
+
+
+def seconds_since(started: float, gates: list[Any]) -> float:
+    """A stage's own time: since ``started``, less what its gates spent loading Great Expectations."""
+    return time.perf_counter() - started - sum(g.load_seconds for g in gates)
 
 
 def _rows(values: Any) -> int | None:
@@ -172,13 +231,23 @@ def _rows(values: Any) -> int | None:
 
 
 def count_rows(value: Any) -> int | None:
-    """Rows of a list-like or table value; None for scalars, strings and mappings."""
-    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
+    """Rows of a list-like or table value (documents, records, a DataFrame); None for scalars, strings, mappings
+    and vectors: an embedding's 384 numbers are one value, not 384 rows."""
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__") or _is_vector(value):
         return None
     try:
         return len(value)
     except TypeError:
         return None
+
+
+def _is_vector(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return bool(value) and all(isinstance(x, numbers.Number) for x in value)
+    # A 1-D numpy array of numbers, recognised without importing numpy; a pandas Series (it has an index) is a
+    # column of rows.
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return getattr(value, "ndim", None) == 1 and kind is not None and kind in "biufc" and not hasattr(value, "index")
 
 
 def call_with_timeout(fn: Any, timeout: float | None, stage: str) -> Any:

@@ -12,26 +12,54 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from flows.errors import DagwrightError, Problem, SpecError
-from flows.language.spec import Pipeline, PipelinesFile, Policies
+from flows.errors import DagwrightError, ParamError, Problem, SpecError
+from flows.language.spec import Pipeline, PipelinesFile, Policies, Profile, ResourceSpec
 from flows.language.yamlpos import Loaded, Positions, load_yaml
 
 DEFAULT_FILE = "pipelines.yaml"
+PROFILE_VARIABLE = "DAGWRIGHT_PROFILE"
 
 
 @dataclass(frozen=True)
 class Project:
-    """A loaded pipelines file and the folder it lives in (the project root)."""
+    """A loaded pipelines file and the folder it lives in (the project root), under one profile."""
 
     file: Path
     display: str  # the file as the user named it, used in messages
     spec: PipelinesFile  # only the valid part when ``problems`` is not empty
     positions: Positions
     problems: tuple[Problem, ...] = ()  # found while loading; planning adds its own and raises them all
+    profile: str | None = None  # chosen with --profile or DAGWRIGHT_PROFILE
 
     @property
     def root(self) -> Path:
         return self.file.parent
+
+    @property
+    def defaults(self) -> Policies:
+        """The file's defaults with the profile's merged over them."""
+        chosen = self._profile()
+        if chosen is None or chosen.defaults is None:
+            return self.spec.defaults
+        return Policies(**{**_set_fields(self.spec.defaults), **_set_fields(chosen.defaults)})
+
+    def resources(self) -> dict[str, tuple[ResourceSpec, tuple[Any, ...]]]:
+        """Name -> (resource, its YAML path) as the profile makes them: the profile's replace the file's."""
+        found: dict[str, tuple[ResourceSpec, tuple[Any, ...]]] = {
+            name: (spec, ("resources", name)) for name, spec in self.spec.resources.items()
+        }
+        chosen = self._profile()
+        if chosen is not None:
+            for name, spec in chosen.resources.items():
+                found[name] = (spec, ("profiles", self.profile, "resources", name))
+        return found
+
+    def _profile(self) -> Profile | None:
+        return self.spec.profiles.get(self.profile) if self.profile else None
+
+
+def _set_fields(model: BaseModel) -> dict[str, Any]:
+    return {name: getattr(model, name) for name in model.model_fields_set}
 
 
 class Locator:
@@ -63,7 +91,8 @@ def find_pipelines_file(path: str | os.PathLike[str] | None) -> Path:
     return candidate
 
 
-def load(path: str | os.PathLike[str] | None = None) -> Project:
+def load(path: str | os.PathLike[str] | None = None, profile: str | None = None) -> Project:
+    """Load a pipelines file under a profile (default: $DAGWRIGHT_PROFILE, else none)."""
     file = find_pipelines_file(path)
     display = str(path or file)
     text = file.read_text(encoding="utf-8")
@@ -74,7 +103,16 @@ def load(path: str | os.PathLike[str] | None = None) -> Project:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError([Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}")]) from None
     spec, problems = validate(loaded, Locator(display, loaded.positions))
-    return Project(file.resolve(), display, spec, loaded.positions, tuple(problems))
+    chosen = choose_profile(spec, profile)
+    return Project(file.resolve(), display, spec, loaded.positions, tuple(problems), chosen)
+
+
+def choose_profile(spec: PipelinesFile, profile: str | None) -> str | None:
+    name = profile or os.environ.get(PROFILE_VARIABLE) or None
+    if name is not None and name not in spec.profiles:
+        known = ", ".join(spec.profiles) or "(none: add a `profiles:` section)"
+        raise ParamError(f"no profile '{name}'{did_you_mean(name, spec.profiles)}; profiles are: {known}")
+    return name
 
 
 def validate(loaded: Loaded, locator: Locator) -> tuple[PipelinesFile, list[Problem]]:
@@ -107,14 +145,27 @@ def _valid_part(data: dict[str, Any]) -> PipelinesFile:
         defaults = Policies.model_validate(data.get("defaults") or {})
     except ValidationError:
         defaults = Policies()
-    raw = data.get("pipelines")
-    pipelines = {}
+    return PipelinesFile.model_construct(
+        version=1,
+        defaults=defaults,
+        resources=_valid_items(data.get("resources"), ResourceSpec),
+        profiles=_valid_items(data.get("profiles"), Profile),
+        pipelines=_valid_items(data.get("pipelines"), Pipeline),
+    )
+
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def _valid_items(raw: Any, model: type[M]) -> dict[str, M]:
+    """The entries of a name -> item mapping that validate; the others are reported already."""
+    found = {}
     for name, body in raw.items() if isinstance(raw, dict) else []:
         try:
-            pipelines[name] = Pipeline.model_validate(body)
+            found[name] = model.model_validate(body)
         except ValidationError:
             continue
-    return PipelinesFile.model_construct(version=1, defaults=defaults, pipelines=pipelines)
+    return found
 
 
 def pydantic_problem(err: Any, locator: Locator, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> Problem:

@@ -87,6 +87,11 @@ def _check_bounds(param: Param, value: Any) -> None:
     if param.enum is not None and value not in param.enum:
         raise ValueError(f"{value!r} is not one of {param.enum}")
     if param.minimum is not None and value < param.minimum:
-        raise ValueError(f"{value!r} is below the minimum {param.minimum}")
+        raise ValueError(f"{value!r} is below the minimum {_bound(param, param.minimum)}")
     if param.maximum is not None and value > param.maximum:
-        raise ValueError(f"{value!r} is above the maximum {param.maximum}")
+        raise ValueError(f"{value!r} is above the maximum {_bound(param, param.maximum)}")
+
+
+def _bound(param: Param, bound: float) -> int | float:
+    # Bounds are parsed as floats; an integer param's bound reads as the integer it is.
+    return int(bound) if param.type == "integer" and float(bound).is_integer() else bound

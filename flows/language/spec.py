@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any, Literal
 
@@ -91,7 +92,7 @@ class Param(Strict):
         return "default" not in self.model_fields_set
 
     @property
-    def python_type(self) -> type:
+    def python_type(self) -> builtins.type:  # `type` is a field of this model
         return PYTHON_TYPES[self.type]
 
 
@@ -167,7 +168,10 @@ def validate_cron(expression: str) -> str:
 class Stage(Policies):
     """One step of a pipeline: a component, its settings, and where its inputs come from."""
 
-    uses: str = Field(description="Registered component name, `family.variant` (see `dagwright components`).")
+    uses: str = Field(
+        description="Registered component name, `family.variant` (see `dagwright components`), or a Haystack "
+        "component, `haystack:<module>.<Class>` (under haystack., haystack_integrations. or components.)."
+    )
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The component's params.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Input port -> 'stage.port' or '${params.NAME}'.")
     after: list[str] = Field(
@@ -205,14 +209,35 @@ class Pipeline(Strict):
         return value
 
 
+class ResourceSpec(Strict):
+    """A long-lived thing that stages share (a vector store, an embedding model, an LLM provider), built from a
+    registered resource type with typed settings, opened once per process on first use."""
+
+    uses: str = Field(description="Registered resource type, `family.variant` (see `dagwright resources --types`).")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The resource type's settings.")
+    description: str = ""
+
+
+class Profile(Strict):
+    """Overrides chosen with `--profile NAME` or DAGWRIGHT_PROFILE, as dbt targets: the same pipelines, other
+    resources (e.g. pgvector instead of the embedded store) and defaults."""
+
+    resources: dict[str, ResourceSpec] = Field(default_factory=dict, description="Resources replaced by name.")
+    defaults: Policies | None = Field(None, description="Policies merged over the file's defaults.")
+
+
 class PipelinesFile(Strict):
     """The root of pipelines.yaml."""
 
     version: Literal[1] = Field(1, description="Version of this file's format.")
     defaults: Policies = Field(default_factory=Policies, description="Policies for every stage of every pipeline.")
+    resources: dict[str, ResourceSpec] = Field(
+        default_factory=dict, description="Name -> a resource stages share; stages name it in their `with`."
+    )
+    profiles: dict[str, Profile] = Field(default_factory=dict, description="Profile name -> overrides.")
     pipelines: dict[str, Pipeline] = Field(description="Pipeline name -> pipeline.")
 
-    @field_validator("pipelines")
+    @field_validator("pipelines", "resources", "profiles")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         return Pipeline._identifiers(value)

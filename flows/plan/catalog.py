@@ -1,4 +1,5 @@
-"""`dagwright components`: every registered component with its params and ports."""
+"""`dagwright components`: every registered component with its params and ports (or, with --markdown, the
+builtin ones as the list README.md shows)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,30 @@ from flows.plan.registry import Registry
 
 def describe_components(registry: Registry) -> str:
     blocks = [_describe(name, registry.components[name], registry.origins[name]) for name in registry.names()]
+    blocks += [_describe_alias(alias, path) for alias, path in sorted(registry.aliases.items())]
     return "\n\n".join(blocks)
 
 
+def markdown_list(registry: Registry) -> str:
+    """The builtin components as a Markdown list, one line each: the list README.md shows."""
+    builtin = [name for name in registry.names() if registry.origins[name].startswith("builtin ")]
+    return "\n".join(f"- `{name}`: {_summary(registry.components[name])}" for name in builtin)
+
+
+def _summary(cls: type[Component]) -> str:
+    return (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+
+
+def _describe_alias(alias: str, path: str) -> str:
+    # Without importing Haystack (about a second): `validate` on a file that uses it shows the details.
+    return (
+        f"{alias}  (alias of haystack:{path})\n"
+        "  Haystack component: `with` takes its init arguments; its sockets are the ports"
+    )
+
+
 def _describe(name: str, cls: type[Component], origin: str) -> str:
-    summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
-    lines = [f"{name}  (v{cls.version}, {origin})", f"  {summary}"]
+    lines = [f"{name}  (v{cls.version}, {origin})", f"  {_summary(cls)}"]
     lines += [f"  param  {line}" for line in _params(cls)]
     try:
         ports = cls.ports(cls.Params.model_construct())

@@ -1,7 +1,8 @@
 """Every check a stage may declare, by name, and the Great Expectations expectations each one stands for.
 
-Built-in checks know dagwright's own types (documents and chunks, their embeddings, answers); any GX
-expectation can be named as such (`expect_column_values_to_not_be_null: {column: x}`) on a DataFrame port.
+Built-in checks know documents and chunks (and their embeddings), and the kinds that output types declare as
+`Checkable` (components.base), such as an answer; any GX expectation can be named as such
+(`expect_column_values_to_not_be_null: {column: x}`) on a DataFrame port.
 Nothing here imports Great Expectations.
 """
 
@@ -228,7 +229,8 @@ def describe_kind(port_type: Any) -> str:
 
 
 def port_kind(port_type: Any) -> str | None:
-    """What checks can see in a port: documents, answer, table; None for anything else."""
+    """What checks can see in a port: documents, table, or the kind a Checkable type declares; None otherwise."""
+    from components.base import Checkable
     from components.documents import Document
 
     origin, args = typing.get_origin(port_type), typing.get_args(port_type)
@@ -237,6 +239,6 @@ def port_kind(port_type: Any) -> str | None:
     if isinstance(port_type, type):
         if port_type.__module__.startswith("pandas") and port_type.__name__ == "DataFrame":
             return "table"
-        if {"text", "sources"} <= set(getattr(port_type, "__dataclass_fields__", {})):
-            return "answer"
+        if issubclass(port_type, Checkable):  # the type declares its kind, e.g. an answer
+            return port_type.check_kind
     return None

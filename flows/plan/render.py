@@ -28,7 +28,12 @@ def as_text(plan: Plan) -> str:
     for s in plan.stages:
         wired = [f"{port} <- {_source(ref)}" for port, ref in s.inputs.items()]
         wired += [f"after {u}" for u in order_only(s)]
+        wired += [f"uses {name} ({plan.resources[name].uses})" for _, name in s.resources]
         lines.append(f"    {s.id:<{width}}  {s.uses:<{uses_width}}  {'; '.join(wired)}".rstrip())
+    if plan.resources:
+        lines.append("  resources" + (f" (profile {plan.profile})" if plan.profile else "") + ":")
+        name_width = max(len(n) for n in plan.resources)
+        lines += [f"    {name:<{name_width}}  {r.uses} ({r.kind})" for name, r in plan.resources.items()]
     return "\n".join(lines)
 
 
@@ -38,6 +43,8 @@ def as_mermaid(plan: Plan) -> str:
         lines.append(f'  param_{param}(["params.{param}"])')
     for s in plan.stages:
         lines.append(f'  {_node(s.id)}["{s.id}<br/><small>{s.uses}</small>"]')
+    for name, r in plan.resources.items():
+        lines.append(f'  {_resource_node(name)}[("{name}<br/><small>{r.uses}</small>")]')
     for s in plan.stages:
         for port, ref in s.inputs.items():
             if isinstance(ref, ParamRef):
@@ -45,6 +52,7 @@ def as_mermaid(plan: Plan) -> str:
             else:
                 lines.append(f"  {_node(ref.stage)} -->|{ref.port} to {port}| {_node(s.id)}")
         lines += [f"  {_node(u)} -.->|after| {_node(s.id)}" for u in order_only(s)]
+        lines += [f"  {_resource_node(name)} -.-|{param}| {_node(s.id)}" for param, name in s.resources]
     return "\n".join(lines)
 
 
@@ -56,3 +64,25 @@ def order_only(stage: PlannedStage) -> list[str]:
 
 def _node(stage_id: str) -> str:
     return "s_" + stage_id.replace("-", "_")
+
+
+def _resource_node(name: str) -> str:
+    return "r_" + name.replace("-", "_")
+
+
+def resources_table(plans: dict[str, Plan], declared: dict[str, tuple[str, str]], profile: str | None) -> str:
+    """`dagwright resources`: each declared resource, its type and kind, and the stages that use it."""
+    users: dict[str, list[str]] = {name: [] for name in declared}
+    for plan in plans.values():
+        for s in plan.stages:
+            for _, name in s.resources:
+                users.setdefault(name, []).append(f"{plan.name}.{s.id}")
+    if not declared:
+        return "no resources declared (add a `resources:` section to pipelines.yaml)"
+    width = max(len(n) for n in declared)
+    type_width = max(len(u) for u, _ in declared.values())
+    lines = [f"resources{f' (profile {profile})' if profile else ''}:"]
+    for name, (uses, kind) in declared.items():
+        used = ", ".join(users[name]) or "(unused)"
+        lines.append(f"  {name:<{width}}  {uses:<{type_width}}  {kind:<15}  used by {used}")
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ import copy
 import keyword
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flows.errors import ParamError, StageFailed
@@ -23,6 +24,10 @@ from flows.execute.runtime import (
     StageResult,
     default_store,
     execute_stage,
+    failed_result,
+    failure_gates,
+    is_retryable,
+    seconds_since,
 )
 from flows.plan.planner import Plan, PlannedStage
 
@@ -53,15 +58,16 @@ def build_flow(
             results.append(result)
         return _final_state(result)
 
+    # The decorator form: Prefect's overloads type `flow(options)(fn)`, not `flow(fn, options)`.
     return flow(
-        _entry_function(plan, body),
         name=plan.name,
         description=plan.pipeline.description or None,
         version=plan.fingerprint,
-        task_runner=ThreadPoolTaskRunner(max_workers=8),
+        # Prefect's TaskRunner is invariant in its future type, so its own documented usage fails to type-check.
+        task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
         validate_parameters=True,
         persist_result=False,
-    )
+    )(_entry_function(plan, body))
 
 
 def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
@@ -95,7 +101,7 @@ def run_plan_in_flow(
     store = default_store(plan) if use_cache else None
     ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter), gate_hook=publish_gate)
     futures: dict[str, Any] = {}
-    attempts: dict[str, int] = {}  # stage -> attempts so far, written by the stage's task run
+    attempts = _Attempts()
     for stage in plan.stages:
         upstream = {u: futures[u] for u in stage.upstream}
         futures[stage.id] = _stage_task(stage, ctx, attempts).submit(upstream)
@@ -107,27 +113,48 @@ def run_plan_in_flow(
     return result
 
 
-def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: dict[str, int]) -> Any:
+@dataclass
+class _Attempts:
+    """What the stages' task runs tell the flow: attempts so far, the time they took, and final failures."""
+
+    count: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    failed: dict[str, StageResult] = field(default_factory=dict)  # reported by the task run itself
+
+    def start(self, stage: str) -> int:
+        self.count[stage] = self.count.get(stage, 0) + 1
+        return self.count[stage]
+
+    def add_time(self, stage: str, seconds: float) -> float:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        return self.seconds[stage]
+
+
+def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: _Attempts) -> Any:
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
     policies = stage.policies
 
     def run_stage(upstream: dict[str, StageResult]) -> StageResult:
-        attempt = attempts[stage.id] = attempts.get(stage.id, 0) + 1
+        attempt = attempts.start(stage.id)
         ctx.reporter.stage_started(stage.id, attempt)
+        started = time.perf_counter()
         try:
             result = execute_stage(stage, ctx, upstream, attempt)
         except Exception as exc:
-            if attempt <= (policies.retries or 0) and getattr(exc, "report", None) is None:
+            seconds = attempts.add_time(stage.id, seconds_since(started, failure_gates(exc)))
+            if attempt <= (policies.retries or 0) and is_retryable(exc):
                 ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
+            else:  # reported here, so its line is on the task run's log beside Prefect's traceback
+                failed = attempts.failed[stage.id] = failed_result(stage.id, exc, seconds=seconds, attempts=attempt)
+                ctx.reporter.stage_finished(failed)
             raise
         ctx.reporter.stage_finished(result)
         return result
 
     run_stage.__name__ = run_stage.__qualname__ = stage.id
     return task(
-        run_stage,
         name=stage.id,
         task_run_name=stage.id,
         description=f"{stage.uses} ({stage.component.__qualname__})",
@@ -137,41 +164,40 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: dict[str, int]) 
         timeout_seconds=policies.timeout,
         cache_policy=NO_CACHE,
         persist_result=False,
-    )
+    )(run_stage)
 
 
-def _collect(sid: str, future: Any, ctx: RunContext, attempts: dict[str, int]) -> StageResult:
+def _collect(sid: str, future: Any, ctx: RunContext, attempts: _Attempts) -> StageResult:
     future.wait()
     state = future.state
     if state.is_completed():
         return future.result()
-    if state.is_failed() or state.is_crashed():
-        error, report = _state_error(state)
-        result = StageResult(
-            sid, "failed", attempts=attempts.get(sid, 0), error=error, gates=[report] if report is not None else []
-        )
+    if sid in attempts.failed:
+        return attempts.failed[sid]
+    if state.is_failed() or state.is_crashed():  # it failed outside the stage's code: a timeout, a crash
+        exc = _state_exception(state)
+        seconds, count = attempts.seconds.get(sid, 0.0), attempts.count.get(sid, 0)
+        if exc is None:
+            result = StageResult(sid, "failed", seconds=seconds, attempts=count, error=state.message or state.name)
+        else:
+            result = failed_result(sid, exc, seconds=seconds, attempts=count)
     else:  # Prefect never started it: an upstream stage failed
         result = StageResult(sid, "skipped", error="an upstream stage did not complete")
     ctx.reporter.stage_finished(result)
     return result
 
 
-def _state_error(state: Any) -> tuple[str, Any]:
-    """The failure as one line, and the gate report when a check failed."""
+def _state_exception(state: Any) -> Exception | None:
     try:
         state.result(raise_on_failure=True)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}", getattr(exc, "report", None)
-    return state.message or state.name, None
+        return exc
+    return None
 
 
 def _retry_unless_gate_failed(task: Any, task_run: Any, state: Any) -> bool:
-    """Retries are for flaky infrastructure; a failed data-quality gate fails the same way every time."""
-    try:
-        state.result(raise_on_failure=True)
-    except Exception as exc:
-        return getattr(exc, "report", None) is None
-    return True
+    exc = _state_exception(state)
+    return exc is None or is_retryable(exc)
 
 
 def publish_gate(stage: PlannedStage, report: Any) -> None:

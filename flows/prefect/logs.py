@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.execute.report import describe
-from flows.execute.runtime import StageResult
+from flows.execute.runtime import StageResult, describe_error
 
 
 class LogReporter:
@@ -20,9 +20,7 @@ class LogReporter:
         pass
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
-        self._logger().warning(
-            "attempt %d failed: %s: %s; retrying in %gs", attempt, type(error).__name__, error, delay
-        )
+        self._logger().warning("attempt %d failed: %s; retrying in %gs", attempt, describe_error(error), delay)
 
     def stage_finished(self, result: StageResult) -> None:
         log = self._logger().error if result.status == "failed" else self._logger().info

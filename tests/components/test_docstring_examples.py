@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from flows.language.refs import ParamRef, placeholders, walk_strings
-from flows.language.spec import Param, Stage
+from flows.language.spec import Param, ResourceSpec, Stage
 from flows.plan.registry import discover
 from flows.plan.stageparams import trial_params
 
@@ -34,3 +34,15 @@ def test_docstring_example_is_a_valid_stage(name: str) -> None:
     declared = {p: Param(type="string") for p in referenced}  # required: their values are checked per run
     trial = trial_params(REGISTRY.components[name].Params, stage.with_, declared)
     assert trial.errors == []
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY.resource_types))
+def test_resource_type_docstring_example_declares_valid_resources(name: str) -> None:
+    cls = REGISTRY.resource_types[name]
+    found = EXAMPLE.findall(inspect.getdoc(cls) or "")
+    assert found, f"{name} has no ```yaml example in its docstring"
+    declared = yaml.safe_load(found[0])["resources"]
+    specs = [ResourceSpec.model_validate(body) for body in declared.values()]
+    assert {s.uses for s in specs} == {name}
+    for spec in specs:
+        assert trial_params(cls.Params, spec.with_, {}).errors == []

@@ -156,6 +156,8 @@ def test_overlap_must_be_smaller_than_chunk_size() -> None:
 
 def test_plan_caps_chunk_size_at_the_embedders_window(plan_of) -> None:
     plan = plan_of("""
+        resources:
+          minilm: {uses: embedding.onnx}
         pipelines:
           p:
             stages:
@@ -164,11 +166,11 @@ def test_plan_caps_chunk_size_at_the_embedders_window(plan_of) -> None:
                 uses: chunker.tokens
                 with: {chunk_size: 400, overlap: 64}
                 inputs: {documents: load.output}
-              embed: {uses: embedder.onnx, inputs: {documents: chunk.output}}
+              embed: {uses: embedder.documents, inputs: {documents: chunk.output}}
         """)
     assert plan.stage("chunk").with_ == {"chunk_size": 254, "overlap": 64}
     [note] = plan.notes
     assert str(note).endswith(
-        "pipelines.p.stages.chunk.with: chunk_size 400 exceeds the 256-token window of embedder.onnx; chunks are "
+        "pipelines.p.stages.chunk.with: chunk_size 400 exceeds the 256-token window of embedder.documents; chunks are "
         "capped at 254 tokens (the window less [CLS] and [SEP])"
     )

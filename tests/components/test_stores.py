@@ -3,10 +3,12 @@ filters, counts, and what a failure leaves behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,34 +16,39 @@ import pytest
 
 from components.chunkers import SectionChunker
 from components.documents import Document
-from components.embedders import OnnxEmbedder
+from components.embedders import OnnxEmbedding
 from components.loaders import FileLoader
-from components.stores.base import StoreError, open_backend, sync
-from components.stores.chroma import ChromaSettings
-from components.stores.memory import MemorySettings
-from components.stores.pgvector import PgvectorSettings
+from components.stores.base import StoreError, VectorStore, sync
+from components.stores.chroma import ChromaStore
+from components.stores.memory import MemoryStore
+from components.stores.pgvector import PgvectorStore
 from tests.conftest import REPO
 from tests.helpers.files import write_tree
+from tests.helpers.resources import open_resource
 
 
 @pytest.fixture(params=["memory", "chroma", pytest.param("pgvector", marks=pytest.mark.integration)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path):
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
     name = f"t{abs(hash(request.node.name)) % 10**8}"
     if request.param == "memory":
-        return MemorySettings(collection=name)
-    if request.param == "chroma":
-        return ChromaSettings(path=str(tmp_path / "chroma"), collection=name)
-    return PgvectorSettings(dsn=request.getfixturevalue("pg_dsn"), collection=name)
+        opened: VectorStore = open_resource(MemoryStore, collection=name)
+    elif request.param == "chroma":
+        opened = open_resource(ChromaStore, path=str(tmp_path / "chroma"), collection=name)
+    else:
+        opened = open_resource(PgvectorStore, dsn=request.getfixturevalue("pg_dsn"), collection=name)
+    yield opened
+    opened.close()
 
 
 def chunks_of(folder: Path) -> list[Document]:
     docs = FileLoader(FileLoader.Params(path=str(folder))).run()
     chunks = SectionChunker(SectionChunker.Params(chunk_size=64, overlap=8)).run(docs)
-    return OnnxEmbedder().run(chunks)
+    vectors = open_resource(OnnxEmbedding).vectors([c.content for c in chunks])
+    return [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]
 
 
-def stored(settings) -> set[tuple[str, str]]:
-    return {(d.meta["source"], d.id) for d in open_backend(settings).documents()}
+def stored(store) -> set[tuple[str, str]]:
+    return {(d.meta["source"], d.id) for d in store.documents()}
 
 
 @pytest.fixture
@@ -56,37 +63,37 @@ def folder(tmp_path: Path) -> Path:
     )
 
 
-def test_ingesting_twice_writes_nothing_the_second_time(settings, folder: Path) -> None:
+def test_ingesting_twice_writes_nothing_the_second_time(store: VectorStore, folder: Path) -> None:
     chunks = chunks_of(folder)
-    first = sync(open_backend(settings), chunks, prune=True)
-    second = sync(open_backend(settings), chunks_of(folder), prune=True)
+    first = sync(store, chunks, prune=True)
+    second = sync(store, chunks_of(folder), prune=True)
     assert (first.sources_new, first.chunks_written, first.chunks_total) == (3, len(chunks), len(chunks))
     assert (second.sources_unchanged, second.chunks_written, second.chunks_deleted) == (3, 0, 0)
     assert second.chunks_total == len(chunks)
-    assert stored(settings) == {(c.meta["source"], c.id) for c in chunks}
+    assert stored(store) == {(c.meta["source"], c.id) for c in chunks}
 
 
-def test_changed_deleted_and_new_files_leave_the_store_matching_the_folder(settings, folder: Path) -> None:
-    sync(open_backend(settings), chunks_of(folder), prune=True)
+def test_changed_deleted_and_new_files_leave_the_store_matching_the_folder(store: VectorStore, folder: Path) -> None:
+    sync(store, chunks_of(folder), prune=True)
     (folder / "cats.md").write_text("# Cats\n\nCats now hunt mice at night.\n")
     (folder / "dogs.md").unlink()
     (folder / "fish.md").write_text("# Fish\n\nFish swim in schools.\n")
     current = chunks_of(folder)
-    report = sync(open_backend(settings), current, prune=True)
+    report = sync(store, current, prune=True)
     assert (report.sources_new, report.sources_changed, report.sources_unchanged, report.sources_removed) == (
         1,
         1,
         1,
         1,
     )
-    assert stored(settings) == {(c.meta["source"], c.id) for c in current}
+    assert stored(store) == {(c.meta["source"], c.id) for c in current}
     assert report.chunks_total == len(current)
 
 
-def test_search_scores_filters_and_counts(settings, folder: Path) -> None:
-    backend = open_backend(settings)
+def test_search_scores_filters_and_counts(store: VectorStore, folder: Path) -> None:
+    backend = store
     sync(backend, chunks_of(folder), prune=True)
-    query = OnnxEmbedder().vectors(["Which animal barks?"])[0]
+    query = open_resource(OnnxEmbedding).vectors(["Which animal barks?"])[0]
     hits = backend.search(query, 2)
     assert hits[0].meta["source"] == "dogs.md"
     assert hits[0].score is not None and 0.3 < hits[0].score <= 1.0 and hits[0].score >= hits[1].score
@@ -97,30 +104,33 @@ def test_search_scores_filters_and_counts(settings, folder: Path) -> None:
     assert backend.search(query, 3, {"source": "nothing.md"}) == []
 
 
-def test_a_different_embedding_dimension_is_refused(settings, folder: Path) -> None:
-    backend = open_backend(settings)
+def test_a_different_embedding_dimension_is_refused(store: VectorStore, folder: Path) -> None:
+    backend = store
     sync(backend, chunks_of(folder), prune=True)
     odd = Document("x", "text", {"source": "odd.md", "doc_id": "x"}, np.ones(8, dtype="float32") / np.sqrt(8))
-    with pytest.raises((StoreError, Exception), match="(dim|dimension|expected 384)"):
+    with pytest.raises(StoreError, match=r"'t\d+': incoming chunks have vectors of 384 and 8 dimensions"):
         sync(backend, [*chunks_of(folder), odd], prune=True)
+    with pytest.raises(StoreError, match=r"'t\d+' holds 384-dim vectors, got 8: the embedding model changed"):
+        sync(backend, [odd], prune=True)
+    assert backend.count() == len(chunks_of(folder))  # neither wrote anything
 
 
 @pytest.mark.integration
 def test_pgvector_failed_sync_leaves_the_table_as_it_was(pg_dsn: str, folder: Path) -> None:
-    settings = PgvectorSettings(dsn=pg_dsn, collection="rollback")
-    backend = open_backend(settings)
+    backend = open_resource(PgvectorStore, dsn=pg_dsn, collection="rollback")
     sync(backend, chunks_of(folder), prune=True)
-    before = stored(settings)
+    before = stored(backend)
     (folder / "dogs.md").unlink()
-    broken = [*chunks_of(folder), Document("y", "t", {"source": "new.md", "doc_id": "y"}, np.ones(3, dtype="float32"))]
-    with pytest.raises(Exception, match="expected 384 dimensions"):
+    nan = np.full(384, np.nan, dtype="float32")  # PostgreSQL refuses it half way through the write
+    broken = [*chunks_of(folder), Document("y", "t", {"source": "new.md", "doc_id": "y"}, nan)]
+    with pytest.raises(StoreError, match=r"store.pgvector 'rollback': sync failed: DataException: NaN not allowed"):
         sync(backend, broken, prune=True)
-    assert stored(settings) == before  # nothing deleted, nothing half-written
+    assert stored(backend) == before  # nothing deleted, nothing half-written
 
 
 @pytest.mark.integration
 def test_pgvector_uses_its_hnsw_index(pg_dsn: str, folder: Path) -> None:
-    backend = open_backend(PgvectorSettings(dsn=pg_dsn, collection="indexed"))
+    backend = open_resource(PgvectorStore, dsn=pg_dsn, collection="indexed")
     sync(backend, chunks_of(folder), prune=True)
     names = {
         r[0] for r in backend.conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (backend.table,))
@@ -130,9 +140,11 @@ def test_pgvector_uses_its_hnsw_index(pg_dsn: str, folder: Path) -> None:
 
 READER = """
 import sys, time
-from components.stores.base import open_backend
-from components.stores.chroma import ChromaSettings
-backend = open_backend(ChromaSettings(path=sys.argv[1], collection="shared"))
+from pathlib import Path
+from components.resources import ResourceContext
+from components.stores.chroma import ChromaStore
+backend = ChromaStore(ChromaStore.Params(path=sys.argv[1], collection="shared"), ResourceContext(Path(), Path()))
+backend.open()
 print("ready", flush=True)
 seen = []
 deadline = time.time() + 60
@@ -150,7 +162,7 @@ def test_chroma_store_is_readable_by_a_second_process_while_another_writes(tmp_p
     reader = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(READER), path, str(total)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
-    backend = open_backend(ChromaSettings(path=path, collection="shared"))
+    backend = open_resource(ChromaStore, path=path, collection="shared")
     assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
     rng = np.random.default_rng(0)
     for start in range(0, total, batch):
@@ -171,13 +183,13 @@ def test_chroma_store_is_readable_by_a_second_process_while_another_writes(tmp_p
     assert distinct >= 2  # and saw them arrive, not only the end state
 
 
-def test_nul_characters_in_real_text_do_not_break_a_store(settings) -> None:
+def test_nul_characters_in_real_text_do_not_break_a_store(store: VectorStore) -> None:
     doc = Document(
         "nul",
         "before\x00after",
         {"source": "nul.txt", "doc_id": "nul", "note": "a\x00b"},
         np.ones(384, dtype="float32") / np.sqrt(384),
     )
-    sync(open_backend(settings), [doc], prune=True)
-    [stored_doc] = open_backend(settings).documents()
+    sync(store, [doc], prune=True)
+    [stored_doc] = store.documents()
     assert stored_doc.content.replace("\x00", "") == "beforeafter"

@@ -12,6 +12,8 @@ import pytest
 
 from flows.cli import main
 from tests.conftest import REPO
+from tests.helpers.files import write_tree
+from tests.helpers.pipelines import buggy
 
 HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
 
@@ -23,7 +25,7 @@ def probe(code: str, *args: str) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"]])
+@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"]])
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     code = (
         "import sys\nfrom flows.cli import main\n"
@@ -39,6 +41,17 @@ def test_validate_imports_only_the_component_modules_it_uses() -> None:
         "print('components.llmserver' in sys.modules, 'components.python' in sys.modules)"
     )
     assert probe(code)[-1] == "False True"
+
+
+def test_haystack_is_imported_when_a_file_is_planned_not_when_it_is_loaded(tmp_path: Path) -> None:
+    stage = "a: {uses: haystack.prompt_builder, with: {template: hi}}"
+    path = write_tree(tmp_path, {"pipelines.yaml": f"pipelines:\n  p:\n    stages:\n      {stage}\n"})
+    code = (
+        "import sys\nfrom flows.language.load import load\nfrom flows.plan.planner import plan_project\n"
+        f"project = load({str(path / 'pipelines.yaml')!r})\nprint('haystack' in sys.modules)\n"
+        "plan_project(project)\nprint('haystack' in sys.modules)"
+    )
+    assert probe(code) == ["False", "True"]
 
 
 def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,6 +100,7 @@ def test_components_lists_params_and_ports(capsys: pytest.CaptureFixture[str]) -
     assert "  param  pattern: str = '**/*'" in out
     assert "  out    output: list[Document]" in out
     assert "  in     data: Any" in out
+    assert "haystack.cleaner  (alias of haystack:haystack.components.preprocessors.DocumentCleaner)" in out
 
 
 def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,9 +116,26 @@ def test_schema_validates_the_shipped_file_and_rejects_a_typo(capsys: pytest.Cap
         jsonschema.validate(shipped, schema)
 
 
+def test_schema_accepts_haystack_components_and_refuses_other_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    doc = yaml.safe_load((REPO / "tests/flows/cases/bad/47-haystack-unknown-init-arg.yaml").read_text())
+    doc["pipelines"]["demo"]["stages"]["alias"] = {"uses": "haystack.joiner", "with": {"top_k": 3}}
+    jsonschema.validate(doc, schema)
+    doc["pipelines"]["demo"]["stages"]["clean"]["uses"] = "haystack:os.system"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
 def test_committed_schema_matches_the_code(capsys: pytest.CaptureFixture[str]) -> None:
     main(["schema"])
-    assert json.loads(capsys.readouterr().out) == json.loads((REPO / "docs/pipelines.schema.json").read_text())
+    fresh = json.loads(capsys.readouterr().out)
+    assert fresh == json.loads((REPO / "docs/pipelines.schema.json").read_text()), (
+        "docs/pipelines.schema.json is out of date with the components' params: run `make schema` and commit it"
+    )
 
 
 def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -135,7 +166,7 @@ def test_run_local_with_params(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     ("param", "message"),
     [
         ("top=many", "param 'top': expected an integer, got 'many'"),
-        ("top=0", "param 'top': 0 is below the minimum 1.0"),
+        ("top=0", "param 'top': 0 is below the minimum 1\n"),
         ("tpo=3", "has no param 'tpo' (did you mean 'top'?)"),
         ("top", "--param takes NAME=VALUE, got 'top'"),
     ],
@@ -177,3 +208,66 @@ def test_the_executable_flushes_and_runs_atexit_when_it_skips_finalization() -> 
     bad = [sys.executable, "-m", "flows.cli", "validate", "tests/flows/cases/bad/34-many-problems-at-once.yaml"]
     failed = subprocess.run(bad, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2 and failed.stderr.startswith("error: ")
+
+
+PLACEHOLDERS_IN_TYPED_FIELDS = """
+resources:
+  minilm: {uses: embedding.onnx, with: {batch_size: "${env:EMBED_BATCH}"}}
+pipelines:
+  p:
+    params: {size: 200, headers: true}
+    stages:
+      read: {uses: loader.files, with: {path: docs, max_files: "${params.size}"}}
+      chunk:
+        uses: chunker.tokens
+        with: {chunk_size: "${params.size}", overlap: "${env:OVERLAP}", source_header: "${params.headers}"}
+        inputs: {documents: read.output}
+"""
+
+
+def test_schema_accepts_placeholders_in_typed_with_fields_and_still_checks_plain_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import jsonschema
+    import yaml
+
+    main(["schema"])
+    validator = jsonschema.Draft202012Validator(json.loads(capsys.readouterr().out))
+    doc = yaml.safe_load(PLACEHOLDERS_IN_TYPED_FIELDS)
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = "many"
+    assert list(validator.iter_errors(doc))
+    doc["pipelines"]["p"]["stages"]["chunk"]["with"]["chunk_size"] = 200
+    doc["resources"]["minilm"]["with"]["batch_size"] = "many"
+    assert list(validator.iter_errors(doc))
+
+
+def test_make_schema_writes_the_committed_schema() -> None:
+    done = subprocess.run(["make", "-n", "schema"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "dagwright schema > docs/pipelines.schema.json" in done.stdout
+
+
+@pytest.mark.parametrize("flag", ["-f", "--file"])
+def test_file_option_works_after_the_command_too(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert main(["list", flag, str(REPO / "pipelines.yaml")]) == 0
+    assert "docs-report" in capsys.readouterr().out
+
+
+def test_file_option_after_the_command_wins_over_one_before(tmp_path: Path) -> None:
+    assert main(["-f", str(tmp_path / "nope.yaml"), "validate", "-f", str(REPO / "pipelines.yaml")]) == 0
+
+
+@pytest.mark.parametrize("command", [["run", "p", "--local"], ["check", "p"]])
+def test_a_failed_stage_shows_one_line_and_its_traceback_with_v(
+    command: list[str], write_pipelines, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_pipelines(buggy())
+    assert main(["-f", str(path), *command]) == 1
+    quiet = capsys.readouterr().out
+    assert "KeyError: 'source'" in quiet and "Traceback" not in quiet
+    assert main(["-f", str(path), *command, "-v"]) == 1
+    verbose = capsys.readouterr().out
+    assert "Traceback (most recent call last):" in verbose
+    assert 'return [row["source"] for row in rows]' in verbose

@@ -13,7 +13,7 @@ import pytest
 from flows.execute.local import run_local as run_in_process
 from flows.execute.runtime import RunResult, StageResult
 from flows.plan.planner import Plan
-from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
+from tests.helpers.pipelines import FAILING_BRANCHES, FN, buggy, flaky, nums_then
 
 Runner = Callable[..., RunResult]
 
@@ -80,7 +80,8 @@ def test_chain_runs_in_dependency_order_and_passes_values(execute: Runner, plan_
     result = execute(plan, {"n": 5})
     assert [s.id for s in plan.stages] == ["first", "second", "total"]
     assert result.ok and result.output("total") == 15
-    assert result.stages["first"].rows_out == 5 and result.stages["total"].rows_in == 5
+    # A flat list of numbers is one value, not rows (rows are documents, records, table rows).
+    assert result.stages["first"].rows_out is None and result.stages["total"].rows_in is None
     assert lines(log) == ["second"]
 
 
@@ -120,6 +121,94 @@ def test_failure_skips_downstream_but_not_independent_branches(execute: Runner, 
     assert not result.ok
     assert "stage 'broken' failed: ValueError: boom" in str(result.error)
     assert result.output("healthy") == 6
+
+
+def test_a_bug_in_a_stage_keeps_its_type_and_traceback(execute: Runner, plan_of) -> None:
+    failed = execute(plan_of(buggy())).stages["buggy"]
+    assert failed.error == "KeyError: 'source'"
+    assert isinstance(failed.exception, KeyError)
+    trace = failed.traceback or ""
+    assert trace.startswith("Traceback (most recent call last):") and trace.rstrip().endswith("KeyError: 'source'")
+    assert 'return [row["source"] for row in rows]' in trace  # the line of the bug itself
+
+
+def test_a_failed_stage_reports_the_time_its_attempts_took(execute: Runner, plan_of) -> None:
+    plan = plan_of(nums_then("slow_failure", "fail_after", "{seconds: 0.2}", retries=1, retry_delay="10ms"))
+    failed = execute(plan, use_cache=False).stages["slow_failure"]
+    assert failed.status == "failed" and failed.attempts == 2
+    assert failed.seconds >= 0.4  # both attempts, not only the last one
+
+
+def test_a_failed_gate_is_not_retried(execute: Runner, plan_of, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\ntext\n")
+    (docs / "empty.md").write_text("")  # fails the loader's default text_length check
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              load: {{uses: loader.files, with: {{path: "{docs}"}}, retries: 3, retry_delay: 5s}}
+        """)
+    recorder = Recorder()
+    result = execute(plan, reporter=recorder, use_cache=False)
+    load = result.stages["load"]
+    assert load.status == "failed" and load.attempts == 1 and recorder.retried == []
+    assert "gate of stage 'load' failed" in (load.error or "") and load.gates and load.gates[0].failed
+
+
+LIFECYCLE_COMPONENT = """
+from pathlib import Path
+from components.base import Component, ComponentParams
+
+
+class LogParams(ComponentParams):
+    log: str
+
+
+class Logged(Component[LogParams]):
+    name = "test.logged"
+    cacheable = False
+    warm = False
+
+    def _note(self, event: str) -> None:
+        with Path(self.params.log).open("a") as f:
+            f.write(event + "\\n")
+
+    def warm_up(self) -> None:
+        self._note("warm_up")
+        self.warm = True
+
+    def close(self) -> None:
+        self._note("close")
+
+    def run(self, values: list[int]) -> list[int]:
+        self._note("run" if self.warm else "run before warm_up")
+        return values
+"""
+
+
+def test_an_instance_is_warmed_up_once_before_its_runs_and_closed_at_release(
+    execute: Runner, plan_of, tmp_path: Path
+) -> None:
+    from flows.execute.session import close_session
+
+    log = tmp_path / "lifecycle.log"
+    (tmp_path / "project" / "components").mkdir(parents=True)
+    (tmp_path / "project" / "components" / "logged.py").write_text(LIFECYCLE_COMPONENT)
+    same = f"{{uses: test.logged, with: {{log: '{log}'}}, inputs: {{values: nums.output}}}}"
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
+              left: {same}
+              right: {same}
+        """)
+    assert execute(plan).ok
+    assert lines(log) == ["warm_up", "run", "run"]  # the two stages share one instance: same params
+    close_session()
+    assert lines(log) == ["warm_up", "run", "run", "close"]
 
 
 def test_retries_until_success_with_attempts_reported(execute: Runner, plan_of, tmp_path: Path) -> None:

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from components.stores.base import open_backend
-from components.stores.chroma import ChromaSettings
+from components.stores.chroma import ChromaStore
 from flows.execute.local import run_local
 from flows.plan.gxnames import CATALOG_FILE, generate
 from tests.helpers.files import write_tree
 from tests.helpers.pipelines import FN
+from tests.helpers.resources import open_resource
 
 INGEST = """
+resources:
+  gated: {{uses: store.chroma, with: {{path: "{store}", collection: gated}}}}
+  minilm: {{uses: embedding.onnx}}
 pipelines:
   p:
     defaults: {{on_fail: {on_fail}}}
@@ -27,11 +30,11 @@ pipelines:
         uses: chunker.sections
         with: {{chunk_size: 64, overlap: 8}}
         inputs: {{documents: {chunk_input}}}
-      embed: {{uses: embedder.onnx, inputs: {{documents: chunk.output}}}}
+      embed: {{uses: embedder.documents, inputs: {{documents: chunk.output}}}}
       {fault_after_embed}
       index:
-        uses: store.chroma
-        with: {{path: "{store}", collection: gated}}
+        uses: store.write
+        with: {{store: gated}}
         inputs: {{documents: {index_input}}}
 """
 
@@ -68,8 +71,12 @@ def ingest_plan(
     return plan_of(text)
 
 
+def chroma(tmp_path: Path) -> ChromaStore:
+    return open_resource(ChromaStore, path=str(tmp_path / "chroma"), collection="gated")
+
+
 def indexed(tmp_path: Path) -> int:
-    return open_backend(ChromaSettings(path=str(tmp_path / "chroma"), collection="gated")).count()
+    return chroma(tmp_path).count()
 
 
 def test_clean_data_passes_every_default_gate_and_is_indexed(plan_of, tmp_path: Path, docs: Path) -> None:
@@ -77,7 +84,7 @@ def test_clean_data_passes_every_default_gate_and_is_indexed(plan_of, tmp_path: 
     assert result.ok, result.error
     checked = {s: [r.check for g in result.stages[s].gates for r in g.results] for s in ("load", "chunk", "embed")}
     assert checked["load"] == ["count(min=1)", "text_length(min=1)", "unique_ids"]
-    assert "embedding_dim(dim=384)" in checked["embed"]
+    assert checked["embed"] == ["finite_embeddings", "embedding_norm(min=0.99, max=1.01)"]
     assert indexed(tmp_path) == result.stages["chunk"].rows_out
 
 
@@ -154,10 +161,7 @@ def test_quarantine_keeps_the_good_rows_and_files_the_bad_with_reasons(
     [row] = [json.loads(line) for line in quarantined.read_text().splitlines()]
     assert row["reasons"] == ["text_length(min=1)"] and row["item"]["meta"]["source"] == "empty.md"
     assert result.stages["load"].rows_out == 2
-    sources = {
-        d.meta["source"]
-        for d in open_backend(ChromaSettings(path=str(tmp_path / "chroma"), collection="gated")).documents()
-    }
+    sources = {d.meta["source"] for d in chroma(tmp_path).documents()}
     assert sources == {"a.md", "b.md"}
 
 
@@ -252,13 +256,42 @@ def test_gx_catalog_matches_the_installed_great_expectations() -> None:
 def test_a_passing_port_reports_what_a_complete_validation_would() -> None:
     from components.documents import Document
     from flows.execute.frames import to_frame
-    from flows.execute.gates import validate_port
+    from flows.execute.gates import GxValidator, validate_port
     from flows.plan.checks import resolve
 
     docs = [Document.from_source(f"d{i}.md", f"text {i}") for i in range(3)]
     checks = [resolve("outputs", "output", "documents", c) for c in ({"count": {"min": 1}}, "unique_ids")]
-    outcomes = validate_port(checks, to_frame("documents", docs))
+    outcomes = validate_port(GxValidator(), checks, to_frame("documents", docs))
     assert [(o.ok, o.observed, o.rows) for o in outcomes] == [
         (True, "observed 3", set()),
         (True, "0 of 3 rows unexpected", set()),
     ]
+
+
+def test_loading_great_expectations_is_its_own_line_not_the_first_stages_time(tmp_path: Path, docs: Path) -> None:
+    """A fresh process, so Great Expectations is loaded by this run's first gate."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(f"""
+pipelines:
+  p:
+    stages:
+      load: {{uses: loader.files, with: {{path: "{docs}"}}}}
+      chunk: {{uses: chunker.tokens, with: {{tokenizer: words}}, inputs: {{documents: load.output}}}}
+""")
+    command = [sys.executable, "-m", "flows.cli", "-f", str(pipelines), "run", "p", "--local"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    loaded = [i for i, line in enumerate(lines) if re.fullmatch(r"\(great expectations loaded in \d+\.\d s\)", line)]
+    assert len(loaded) == 1, done.stdout
+    load_seconds = float(lines[loaded[0]].split(" in ")[1].split()[0])
+    stage = lines[loaded[0] + 1]
+    assert stage.startswith("load ")
+    stage_ms = float(stage.split()[2])
+    assert stage_ms < load_seconds * 1000, done.stdout

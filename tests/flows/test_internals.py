@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from components.documents import Document
+from flows.errors import ParamError
 from flows.execute.hashing import Unhashable, content_hash
+from flows.execute.runtime import count_rows
+from flows.language.params import coerce
 from flows.language.refs import EnvRef, MissingEnv, ParamRef, RefError, StageRef, parse_input, resolve
-from flows.language.spec import parse_duration
+from flows.language.spec import Param, parse_duration
 from flows.language.yamlpos import load_yaml
 from flows.plan.porttypes import compatible, type_name
 from tests.conftest import REPO
@@ -140,3 +143,44 @@ def test_resolve_keeps_types_of_lone_placeholders_and_interpolates_others() -> N
 )
 def test_durations(text: Any, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        (Param(type="integer", minimum=1), 0, "0 is below the minimum 1"),
+        (Param(type="integer", maximum=10), 50, "50 is above the maximum 10"),
+        (Param(type="number", minimum=0.5), 0.25, "0.25 is below the minimum 0.5"),
+    ],
+)
+def test_a_bound_is_shown_in_the_param_type(param: Param, value: Any, message: str) -> None:
+    with pytest.raises(ParamError) as caught:
+        coerce("p", "n", param, value)
+    assert str(caught.value) == f"pipeline 'p', param 'n': {message}"
+
+
+@pytest.mark.parametrize(
+    ("value", "rows"),
+    [
+        ([0.1, -0.2, 0.3], None),  # an embedding: one value, not three rows
+        ((1, 2), None),
+        ([Document("a", "x"), Document("b", "y")], 2),
+        ([{"id": 1}, {"id": 2}, {"id": 3}], 3),
+        ([[0.1, 0.2], [0.3, 0.4]], 2),  # a batch of vectors: one row each
+        ([], 0),
+        ("text", None),
+        ({"a": 1}, None),
+        (7, None),
+    ],
+)
+def test_count_rows_counts_records_not_the_numbers_of_a_vector(value: Any, rows: int | None) -> None:
+    assert count_rows(value) == rows
+
+
+def test_count_rows_of_arrays_and_frames() -> None:
+    import numpy as np
+    import pandas as pd
+
+    assert count_rows(np.zeros(384, dtype="float32")) is None
+    assert count_rows(np.zeros((5, 384))) == 5
+    assert count_rows(pd.DataFrame({"a": [1, 2, 3]})) == 3

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,13 +28,14 @@ class Shout:
     length: int
 
 
-class ShoutText(Component):
+class ShoutParams(ComponentParams):
+    suffix: str = "!"
+
+
+class ShoutText(Component[ShoutParams]):
     """Upper-cases a text."""
 
     name = "{name}"
-
-    class Params(ComponentParams):
-        suffix: str = "!"
 
     def run(self, text: str) -> Shout:
         loud = text.upper() + self.params.suffix
@@ -87,22 +91,74 @@ def test_a_project_component_may_not_take_a_builtin_name(tmp_path: Path) -> None
         discover(root)
 
 
-def test_missing_type_hint_is_an_error(tmp_path: Path) -> None:
-    root = write_tree(
-        tmp_path / "hints",
-        {
-            "components/bad.py": """
-        from components.base import Component
+def project_with(tmp_path: Path, component: str) -> Path:
+    """A project whose components/ folder holds one module, ``component`` (dedented)."""
+    header = "from typing import Any\nfrom components.base import Component, ComponentParams\n"
+    return write_tree(tmp_path / "proj", {"components/mine.py": header + textwrap.dedent(component)})
 
-        class Untyped(Component):
-            name = "text.untyped"
 
-            def run(self, text) -> str:
-                return text
-    """
-        },
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("def run(self, text) -> str: ...", "missing type hint for input 'text' in Bad.run"),
+        ("def run(self, text: str): ...", "missing return type hint in Bad.run"),
+        ("def run(self, **inputs) -> str: ...", "missing type hint for input 'inputs' in Bad.run"),
+        ("def go(self, text: str) -> str: ...", "Bad defines no run() method"),
+        ("run = 3", "Bad defines no run() method"),
+    ],
+)
+def test_run_must_exist_with_type_hints(tmp_path: Path, run: str, message: str) -> None:
+    root = project_with(
+        tmp_path,
+        f"""
+        class Bad(Component[ComponentParams]):
+            name = "text.bad"
+
+            {run}
+        """,
     )
-    with pytest.raises(RegistryError, match="text.untyped: missing type hint for input 'text'"):
+    with pytest.raises(RegistryError, match=f"project .*mine.py: (text.bad: )?{re.escape(message)}"):
+        discover(root)
+
+
+def test_params_come_from_the_generic_argument(tmp_path: Path) -> None:
+    root = project_with(
+        tmp_path,
+        """
+        class LoudParams(ComponentParams):
+            times: int = 2
+
+        class Loud(Component[LoudParams]):
+            name = "text.loud"
+
+            def run(self, text: str) -> str:
+                return text * self.params.times
+
+        class Louder(Loud):
+            name = "text.louder"
+        """,
+    )
+    registry = discover(root)
+    for name in ("text.loud", "text.louder"):
+        cls = registry.components[name]
+        assert cls.Params.__name__ == "LoudParams" and cls().run("a") == "aa"
+
+
+def test_a_nested_params_class_is_refused_with_the_generic_form(tmp_path: Path) -> None:
+    root = project_with(
+        tmp_path,
+        """
+        class Old(Component):
+            name = "text.old"
+
+            class Params(ComponentParams):
+                times: int = 2
+
+            def run(self, text: str) -> str:
+                return text
+        """,
+    )
+    with pytest.raises(RegistryError, match=re.escape("`class Old(Component[OldParams])`, not as a nested Params")):
         discover(root)
 
 
@@ -153,3 +209,33 @@ def test_an_entry_point_may_not_take_a_builtin_name(tmp_path: Path, monkeypatch:
     with pytest.raises(RegistryError, match=r"'sink.json' is defined twice: builtin components.sinks \(JsonSink\)"):
         discover(tmp_path / "clash-elsewhere")
     sys.modules.pop("thirdparty_clash", None)
+
+
+def test_project_components_are_labelled_project_even_when_the_project_shadows_the_components_package(
+    tmp_path: Path,
+) -> None:
+    """`python -m flows.cli` from a project folder puts that folder first on sys.path, so `import components`
+    finds the project's package: its modules are still the project's, not builtins."""
+    root = write_tree(
+        tmp_path / "proj",
+        {
+            "components/__init__.py": "",
+            "components/shout.py": COMPONENT.format(name="text.shout"),
+            "pipelines.yaml": "pipelines: {}\n",
+        },
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "components"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    labels = dict(re.findall(r"^(\S+)  \(v\d+, (.+)\)$", done.stdout, re.M))
+    assert labels["text.shout"] == f"project {root / 'components' / 'shout.py'}"
+    assert labels["loader.files"] == "builtin components.loaders"
+
+
+def test_a_component_may_not_take_a_haystack_alias(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "proj", {"components/__init__.py": "", "components/c.py": COMPONENT.format(name="haystack.cleaner")}
+    )
+    with pytest.raises(RegistryError, match="component name 'haystack.cleaner' is taken by an alias of haystack:"):
+        discover(root)

@@ -31,18 +31,71 @@ pipelines:
 """
 
 
-def flaky(log: Path, *, retries: int, failures: int) -> str:
-    """nums -> flaky, where flaky fails its first ``failures`` calls (counted in ``log``)."""
+def nums_then(stage: str, function: str, kwargs: str = "{}", **policies: object) -> str:
+    """nums -> ``stage``, which calls stagefns' ``function`` on nums' output with ``kwargs`` and stage policies."""
+    lines = "".join(f"\n        {name}: {value}" for name, value in policies.items())
     return f"""
 pipelines:
   p:
     stages:
       nums: {{uses: python.call, with: {{function: "{FN}:numbers"}}}}
-      flaky:
-        uses: python.call
-        retries: {retries}
-        retry_delay: 10ms
-        cache: false
-        with: {{function: "{FN}:flaky", kwargs: {{log: "{log}", failures: {failures}}}}}
+      {stage}:
+        uses: python.call{lines}
+        with: {{function: "{FN}:{function}", kwargs: {kwargs}}}
         inputs: {{values: nums.output}}
 """
+
+
+# Haystack components (converter, cleaner, joiner, prompt builder) mixed with dagwright's own (loader, chunker,
+# embedder) in one pipeline: text files -> convert -> clean -+-> join -> embed -> prompt
+#                            markdown   -> load    -> chunk -+
+HAYSTACK_MIX = """
+resources:
+  minilm: {uses: embedding.onnx}
+pipelines:
+  p:
+    params:
+      sources: {type: list, description: Paths of text files for Haystack's converter.}
+      folder: {type: string, description: A folder of markdown files for dagwright's loader.}
+      question: {type: string, default: What do the notes say?}
+    stages:
+      convert:
+        uses: haystack.text_converter
+        inputs: {sources: "${params.sources}"}
+      clean:
+        uses: haystack:haystack.components.preprocessors.DocumentCleaner
+        with: {remove_substrings: [DRAFT]}
+        inputs: {documents: convert.documents}
+      load:
+        uses: loader.files
+        with: {path: "${params.folder}", pattern: "*.md"}
+      chunk:
+        uses: chunker.sections
+        with: {chunk_size: 64, overlap: 0}
+        inputs: {documents: load.output}
+      join:
+        uses: haystack.joiner
+        inputs: {documents: clean.documents, documents_2: chunk.output}
+      embed:
+        uses: embedder.documents
+        with: {model: minilm}
+        inputs: {documents: join.documents}
+      prompt:
+        uses: haystack.prompt_builder
+        with:
+          template: |-
+            {% for d in documents %}[{{ d.meta.file_path or d.meta.source }}] {{ d.content }}
+            {% endfor %}Q: {{ question }}
+        inputs: {question: "${params.question}", documents: embed.output}
+"""
+
+
+def flaky(log: Path, *, retries: int, failures: int) -> str:
+    """nums -> flaky, where flaky fails its first ``failures`` calls (counted in ``log``)."""
+    kwargs = f'{{log: "{log}", failures: {failures}}}'
+    return nums_then("flaky", "flaky", kwargs, retries=retries, retry_delay="10ms", cache="false")
+
+
+def buggy(*, retries: int = 0) -> str:
+    """nums -> buggy, whose function raises KeyError('source') from inside its own code."""
+    return nums_then("buggy", "lookup_source", retries=retries)

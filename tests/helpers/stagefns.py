@@ -10,9 +10,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pandas as pd
 
+from components.base import Checkable, Presentable
 from components.documents import Document
 
 BARRIERS: dict[str, threading.Barrier] = {}
@@ -120,3 +122,43 @@ def poison_one_embedding(documents: list[Document]) -> list[Document]:
 
 def flights_table(rows: int = 20) -> pd.DataFrame:
     return pd.DataFrame({"carrier": ["AA", "UA", None, "DL"] * (rows // 4), "delay": list(range(rows))})
+
+
+@dataclass(frozen=True)
+class Reply(Checkable, Presentable):
+    """An answer-like output without the field names `text` and `sources`: only its declarations say what it is."""
+
+    check_kind: ClassVar[str] = "answer"
+
+    body: str
+    cites: list[str]
+
+    def check_row(self) -> dict[str, Any]:
+        return {"content": self.body, "sources": len(self.cites)}
+
+    def present(self) -> str:
+        return f"{self.body} (from {', '.join(self.cites)})"
+
+    def as_markdown(self) -> str:
+        return f"{self.body}\n\n" + "\n".join(f"- {c}" for c in self.cites)
+
+
+@dataclass(frozen=True)
+class Replied:
+    reply: Reply
+
+
+def reply(cites: int = 0) -> Replied:
+    return Replied(Reply("forty-two", [f"doc{i}.md" for i in range(cites)]))
+
+
+def lookup_source(values: list[int]) -> list[str]:
+    """A bug inside a stage: a key every row is assumed to have."""
+    rows: list[dict[str, str]] = [{"id": str(v)} for v in values]
+    return [row["source"] for row in rows]
+
+
+def fail_after(values: list[int], seconds: float) -> list[int]:
+    """Works for ``seconds``, then fails: a failure whose attempts take measurable time."""
+    time.sleep(seconds)
+    raise RuntimeError(f"failed after {seconds:g}s")

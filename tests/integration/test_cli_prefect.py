@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,6 +80,13 @@ def test_failed_run_exits_non_zero_with_a_reason_and_no_traceback(prefect_api: s
     assert done.returncode == 1
     assert "stage 'read' failed: LoaderError: loader.files: folder '/nonexistent/folder' does not exist" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_v_shows_the_failed_stages_traceback_under_its_line(prefect_api: str, notes_project: Path) -> None:
+    done = dagwright("-f", str(notes_project), "run", "broken", "-v", env=cli_env(prefect_api))
+    assert done.returncode == 1
+    # Our own lines, not Prefect's log (which -v also shows): the stage's line, its reason, then the traceback.
+    assert re.search(r"^read +FAILED .*\n +LoaderError: .*\nTraceback \(most recent call last\):", done.stdout, re.M)
 
 
 def test_deploy_serves_scheduled_deployments_that_can_be_triggered(prefect_api: str, notes_project: Path) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flows.execute.runtime import RunResult
 from flows.prefect.executor import build_flow
-from tests.helpers.pipelines import FAILING_BRANCHES, FN, flaky
+from tests.helpers.pipelines import FAILING_BRANCHES, FN, buggy, flaky
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def test_flow_params_stages_and_summary_artifact(prefect_api: str, plan_of) -> N
     assert summary.type == "table"
     rows = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
     assert [row["stage"] for row in rows] == ["nums", "doubled", "total"]
-    assert rows[0]["rows_out"] == 4 and rows[2]["rows_in"] == 4
+    assert rows[0]["rows_out"] is None and rows[2]["rows_in"] is None  # a list of numbers is one value, not rows
     assert "completed" in summary.description
 
 
@@ -114,7 +115,7 @@ def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_
     results: list[RunResult] = []
     state = build_flow(plan, results=results)(n=50, return_state=True)
     assert state.is_failed()
-    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10.0"
+    assert state.message == "pipeline 'p', param 'n': 50 is above the maximum 10"
     assert not results
 
 
@@ -162,3 +163,26 @@ def test_gate_reports_are_task_run_artifacts_and_a_failed_gate_fails_the_flow(
         ("unique_ids", "passed"),
     ]
     assert summary.type == "markdown" and "**text_length(min=1)**: stopped" in summary.data
+
+
+def task_run_logs(task_run_id: Any) -> list[str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # the run's log lines are sent in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run_id])))
+    return [log.message for log in logs]
+
+
+def test_a_bugs_traceback_is_logged_once_on_its_task_run(prefect_api: str, plan_of) -> None:
+    state, result = run_flow(plan_of(buggy(retries=1)))
+    assert state.message == "pipeline 'p': stage 'buggy' failed: KeyError: 'source'"
+    _, tasks = read_flow_run(state)
+    messages = task_run_logs(next(t for t in tasks if t.name == "buggy").id)
+    tracebacks = [m for m in messages if "Traceback (most recent call last)" in m]
+    assert len(tracebacks) == 1, messages
+    assert 'return [row["source"] for row in rows]' in tracebacks[0]
+    assert tracebacks[0].count("Traceback (most recent call last)") == 1
+    assert result.stages["buggy"].traceback

@@ -26,9 +26,10 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def dagwright(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dagwright(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, env=dict(os.environ))
+    environment = {**os.environ, **env}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, env=environment)
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     return done
 
@@ -63,6 +64,33 @@ def test_ingest_is_incremental_and_query_answers_with_sources(project: Path) -> 
 
     nothing = dagwright(project, "run", "rag-query", "--local", "-p", "question=Who painted the Mona Lisa?")
     assert "I could not find an answer in the indexed documents" in nothing.stdout
+
+
+def test_the_prod_profile_runs_the_same_pipelines_on_pgvector(project: Path, pg_dsn: str) -> None:
+    import psycopg
+
+    files = len([p for p in (project / "docs").rglob("*") if p.suffix in {".md", ".rst", ".html"}])
+    listed = dagwright(project, "--profile", "prod", "resources", DAGWRIGHT_PG_DSN=pg_dsn)
+    assert "docs    store.pgvector" in listed.stdout and "(profile prod)" in listed.stdout
+    ingest = dagwright(project, "--profile", "prod", "run", "rag-ingest", "--local", DAGWRIGHT_PG_DSN=pg_dsn)
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert f"sources_new={files}, sources_changed=0" in report(ingest.stdout)
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute("SELECT count(DISTINCT source), count(*) FROM dagwright_docs").fetchone()
+    assert row is not None and row[0] == files and row[1] > files
+    assert not (project / ".dagwright" / "chroma").exists()  # the embedded store was never opened
+
+    query = dagwright(
+        project, "run", "rag-query", "--local", "-p", "question=Where do secrets go?", DAGWRIGHT_PROFILE="prod",
+        DAGWRIGHT_PG_DSN=pg_dsn,
+    )  # fmt: skip
+    assert query.returncode == 0, query.stdout + query.stderr
+    assert "generate.answer:" in query.stdout and "  [1] " in query.stdout
+    assert pg_dsn not in ingest.stdout + ingest.stderr + query.stdout + query.stderr
+
+    missing = dagwright(project, "--profile", "prod", "run", "rag-query", "--local", "-p", "question=Why?")
+    assert missing.returncode == 1
+    assert "resource 'docs': environment variable DAGWRIGHT_PG_DSN is not set" in missing.stdout + missing.stderr
 
 
 def test_rag_pipelines_run_as_prefect_flows(prefect_api: str, project: Path) -> None:

@@ -1,0 +1,160 @@
+"""The resources pass: every declared resource (in the file and in every profile) is of a known type with valid
+settings, and every stage param that names a resource names one that exists and is of the kind it needs.
+
+Resources are shared by every pipeline of the file, so their settings take `${env:NAME}` (read when the resource
+opens, never shown) but not `${params.NAME}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.base import Component, ComponentParams
+from components.resources import Resource, kind_name, uses_of
+from flows.errors import Problem
+from flows.language.load import Locator, Project, did_you_mean
+from flows.language.refs import ParamRef, RefError, placeholders, walk_strings
+from flows.language.spec import ResourceSpec, Stage
+from flows.plan.registry import Registry
+from flows.plan.stageparams import trial_params
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    name: str
+    uses: str
+    type: type[Resource]
+    with_: Mapping[str, Any]  # as written: `${env:...}` is read when the resource opens
+    settings: ComponentParams | None  # checked at plan time, env-dependent fields still as their placeholder
+    where: tuple[Any, ...]  # its YAML path, for messages
+
+    @property
+    def kind(self) -> str:
+        return kind_name(self.type)
+
+
+Resolved = dict[str, PlannedResource]
+
+
+def plan_resources(project: Project, registry: Registry, locator: Locator) -> tuple[Resolved, dict, list[Problem]]:
+    """The resources of the chosen profile, those of every profile (for checking stages against each), and the
+    problems of every declaration."""
+    problems: list[Problem] = []
+    every: dict[str | None, Resolved] = {}
+    for profile in [None, *project.spec.profiles]:
+        view = Project(project.file, project.display, project.spec, project.positions, (), profile)
+        every[profile] = {}
+        for name, (spec, where) in view.resources().items():
+            planned = _plan_one(name, spec, where, registry, locator, problems)
+            if planned is not None:
+                every[profile][name] = planned
+    return every[project.profile], every, sorted(set(problems))
+
+
+def _plan_one(
+    name: str, spec: ResourceSpec, where: tuple[Any, ...], registry: Registry, locator: Locator, problems: list
+) -> PlannedResource | None:
+    cls = registry.resource_type(spec.uses)
+    if cls is None:
+        known = sorted(registry.resource_types)
+        problems.append(
+            locator.problem(
+                (*where, "uses"),
+                f"unknown resource type '{spec.uses}'{did_you_mean(spec.uses, known)}; types are: {', '.join(known)}",
+            )
+        )
+        return None
+    if not _no_params(spec, where, locator, problems):
+        return None
+    trial = trial_params(cls.Params, spec.with_, {})
+    for loc, message in trial.errors:
+        problems.append(locator.problem((*where, "with", *loc), message, key=message.startswith("unknown key")))
+    return PlannedResource(name, spec.uses, cls, spec.with_, trial.params, where)
+
+
+def _no_params(spec: ResourceSpec, where: tuple[Any, ...], locator: Locator, problems: list) -> bool:
+    ok = True
+    for path, text in walk_strings(spec.with_):
+        try:
+            refs = list(placeholders(text))
+        except RefError as exc:
+            problems.append(locator.problem((*where, "with", *path), str(exc)))
+            ok = False
+            continue
+        if any(isinstance(r, ParamRef) for r in refs):
+            problems.append(
+                locator.problem(
+                    (*where, "with", *path),
+                    "a resource is shared by every pipeline, so its settings cannot use ${params...}; "
+                    "use a literal or ${env:NAME}",
+                )
+            )
+            ok = False
+    return ok
+
+
+@dataclass(frozen=True)
+class ResourceUse:
+    param: str  # the component param that names it
+    resource: str
+    explicit: bool  # named in the stage's `with`, rather than the param's default
+
+
+def resource_uses(cls: type[Component], stage: Stage) -> Iterator[ResourceUse]:
+    for param, _kind in uses_of(cls.Params).items():
+        if param in stage.with_:
+            yield ResourceUse(param, stage.with_[param], True)
+        else:
+            yield ResourceUse(param, cls.Params.model_fields[param].default, False)
+
+
+def check_stage_resources(
+    cls: type[Component], stage: Stage, where: tuple[Any, ...], every: Mapping[str | None, Resolved], locator: Locator
+) -> tuple[tuple[tuple[str, str], ...], list[Problem]]:
+    """((param, resource name), ...) of a stage, and what is wrong with them under any profile."""
+    kinds = uses_of(cls.Params)
+    uses, problems = [], []
+    for use in resource_uses(cls, stage):
+        path = (*where, "with", use.param) if use.explicit else (*where, "uses")
+        message = _use_problem(use, kinds[use.param], every)
+        if message:
+            problems.append(locator.problem(path, message))
+        else:
+            uses.append((use.param, use.resource))
+    return tuple(uses), problems
+
+
+def _use_problem(use: ResourceUse, kind: type[Resource], every: Mapping[str | None, Resolved]) -> str | None:
+    wanted = kind_name(kind)
+    if not isinstance(use.resource, str) or "${" in use.resource:
+        return f"'{use.param}' names {a(wanted)} declared under `resources:`; got {use.resource!r}"
+    for profile, resources in every.items():
+        under = f" under profile '{profile}'" if profile else ""
+        found = resources.get(use.resource)
+        fitting = [n for n, r in resources.items() if issubclass(r.type, kind)]
+        if found is None:
+            if profile is not None:
+                continue  # reported once, for the file itself
+            hint = did_you_mean(use.resource, resources)
+            return (
+                f"unknown resource '{use.resource}'{hint} for '{use.param}', which needs {a(wanted)}; "
+                f"{_listing(wanted, fitting)}"
+            )
+        if not issubclass(found.type, kind):
+            return (
+                f"resource '{use.resource}'{under} is {a(found.uses)} ({found.kind}), but '{use.param}' needs "
+                f"{a(wanted)}; {_listing(wanted, fitting)}"
+            )
+    return None
+
+
+def a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeio' else 'a'} {word}"
+
+
+def _listing(kind: str, names: list[str]) -> str:
+    if not names:
+        return f"declare one under `resources:` (`dagwright resources --types` lists the types of {kind})"
+    return f"{kind} resources are: {', '.join(names)}"

@@ -1,0 +1,45 @@
+"""README.md is part of the contract: every ```yaml block in it (indented ones in docstrings too) is valid
+YAML, and it lists every builtin component."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+BUILTINS_START, BUILTINS_END = "<!-- builtin components: start -->", "<!-- builtin components: end -->"
+YAML_BLOCK = re.compile(r"^([ \t]*)```yaml\n(.*?)^\1```", re.S | re.M)
+
+
+def yaml_blocks() -> list[tuple[int, str]]:
+    """(line, text) of each ```yaml block, dedented as far as its fence is."""
+    return [(README.count("\n", 0, m.start()) + 1, textwrap.dedent(m.group(2))) for m in YAML_BLOCK.finditer(README)]
+
+
+def test_readme_has_yaml_examples() -> None:
+    assert len(yaml_blocks()) >= 3
+
+
+@pytest.mark.parametrize(("line", "text"), yaml_blocks(), ids=lambda v: f"line{v}" if isinstance(v, int) else "")
+def test_every_yaml_block_of_the_readme_parses(line: int, text: str) -> None:
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        pytest.fail(f"README.md:{line}: the ```yaml block is not valid YAML: {exc}")
+
+
+def test_readme_lists_every_builtin_component_as_the_registry_describes_it() -> None:
+    from flows.plan.catalog import markdown_list
+    from flows.plan.registry import discover
+
+    listed = README.split(BUILTINS_START, 1)[-1].split(BUILTINS_END, 1)[0].strip()
+    expected = markdown_list(discover())
+    assert listed == expected, (
+        f"README.md's list of builtin components (between {BUILTINS_START} and {BUILTINS_END}) is out of date; "
+        f"replace it with the output of `dagwright components --markdown`:\n{expected}"
+    )
