@@ -204,6 +204,23 @@ def test_a_builtin_is_imported_on_first_use_and_listing_imports_all() -> None:
     assert registry.get("sink.nope") is None and registry.names() == ["sink.json"]
 
 
+def test_a_builtin_resource_type_is_imported_on_first_use() -> None:
+    from flows.plan.registry import Registry
+
+    registry = Registry()
+    registry.add_pending("store.memory", "components.stores.memory", resource_type=True)
+    assert registry.origins == {"resource:store.memory": "builtin components.stores.memory"}
+    assert registry.resource_type("store.memory").__name__ == "MemoryStore"
+    assert registry.resource_type("store.nope") is None and registry.names() == []
+
+
+def test_an_index_name_may_not_take_a_haystack_alias() -> None:
+    from flows.plan.registry import Registry
+
+    with pytest.raises(RegistryError, match="builtin components.x: component name 'haystack.cleaner' is taken by"):
+        Registry().add_pending("haystack.cleaner", "components.x")
+
+
 def test_an_entry_point_may_not_take_a_builtin_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install_entry_point(tmp_path, monkeypatch, "thirdparty_clash", "sink.json")
     with pytest.raises(RegistryError, match=r"'sink.json' is defined twice: builtin components.sinks \(JsonSink\)"):
