@@ -4,7 +4,8 @@ pipeline uses it.
 `dagwright validate` imported every module here to find the components: about a third of its start-up
 (bench/engine.py, issue 7). Every module of this package is listed in BUILTINS, those without components too, so a
 module missing there is one a team just dropped in: the registry imports it at once, as before. RESOURCE_TYPES
-lists the modules that define resource types. A test keeps both in step with the package.
+lists the modules that define resource types, looked up the same way: importing those five at once cost ~14 ms
+(0.6x of `python -c pass`) of validating a file that declares no resources. A test keeps both in step.
 """
 
 from __future__ import annotations
