@@ -43,3 +43,35 @@ def test_readme_lists_every_builtin_component_as_the_registry_describes_it() -> 
         f"README.md's list of builtin components (between {BUILTINS_START} and {BUILTINS_END}) is out of date; "
         f"replace it with the output of `dagwright components --markdown`:\n{expected}"
     )
+
+
+def test_the_resource_example_runs_as_written(tmp_path) -> None:
+    """The README's own resource type and component, dropped into a project's components/, plan and run."""
+    from flows.execute.local import run_local
+    from flows.execute.session import close_session
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
+    from tests.helpers.files import write_tree
+
+    [code] = [
+        m.group(1) for m in re.finditer(r"^```python\n(.*?)^```$", README, re.S | re.M) if "class Ledger" in m.group(1)
+    ]
+    pipelines = """
+        resources:
+          ledger: {uses: ledger.jsonl, with: {path: out/ledger.jsonl}}
+        pipelines:
+          p:
+            params: {row: {type: object, default: {n: 1}}}
+            stages:
+              record: {uses: ledger.record, inputs: {row: "${params.row}"}}
+    """
+    root = write_tree(
+        tmp_path / "project",
+        {"components/__init__.py": "", "components/ledger.py": code, "pipelines.yaml": textwrap.dedent(pipelines)},
+    )
+    (root / "out").mkdir()
+    plan = plan_pipeline(load(root / "pipelines.yaml"), "p")
+    run_local(plan).raise_for_status()
+    run_local(plan, {"row": {"n": 2}}).raise_for_status()
+    close_session()
+    assert (root / "out" / "ledger.jsonl").read_text().splitlines() == ['{"n": 1}', '{"n": 2}']

@@ -65,12 +65,18 @@ def close_resources() -> None:
 
 def enter_project(args: argparse.Namespace) -> None:
     """Work from the pipelines file's folder, so relative paths in it mean the same from anywhere (like dbt)."""
+    args.display = None
+    if getattr(args, "path", None) and args.file:
+        raise ParamError(
+            f"two pipelines files given ({args.file} and {args.path}): give one, with -f or after validate"
+        )
     if args.file:
         from flows.language.load import find_pipelines_file
 
         file = find_pipelines_file(args.file).resolve()
         os.chdir(file.parent)
-        args.file = file.name  # relative to the new working directory, and short in messages
+        # Messages name the file as the user gave it; it is read by its absolute path from the project folder.
+        args.display, args.file = args.file, str(file)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,7 +170,7 @@ def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
         from flows.language.load import load
         from flows.plan.planner import plan_project
 
-        return plan_project(load(path or args.file, args.profile))
+        return plan_project(load(path or args.file, args.profile, display=None if path else args.display))
 
 
 def _plan(args: argparse.Namespace) -> Any:
@@ -172,7 +178,7 @@ def _plan(args: argparse.Namespace) -> Any:
         from flows.language.load import load
         from flows.plan.planner import plan_pipeline
 
-        return plan_pipeline(load(args.file, args.profile), args.pipeline)
+        return plan_pipeline(load(args.file, args.profile, display=args.display), args.pipeline)
 
 
 def print_notes(plans: Any) -> None:
@@ -198,7 +204,7 @@ def cmd_resources(args: argparse.Namespace) -> int:
     from flows.plan.render import resources_table
     from flows.plan.resources import plan_resources
 
-    project = load(args.file, args.profile)
+    project = load(args.file, args.profile, display=args.display)
     registry = discover(project.root)
     if args.types:
         for name, cls in sorted(registry.resource_types.items()):

@@ -19,7 +19,7 @@ from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
 from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
-from flows.plan.stageparams import resolve_params
+from flows.plan.stageparams import StageParamsError, resolve_params
 
 Status = Literal["completed", "cached", "checked", "failed", "skipped"]
 
@@ -75,10 +75,11 @@ def describe_error(exc: BaseException) -> str:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Retries are for flaky infrastructure; a failed data-quality gate fails the same way every time."""
+    """Retries are for flaky infrastructure. A failed data-quality gate fails the same way every time, and so do
+    params or resource settings that are invalid once filled in (a missing environment variable)."""
     from flows.execute.gates import GateFailed
 
-    return not isinstance(exc, GateFailed)
+    return not isinstance(exc, GateFailed | StageParamsError)
 
 
 class Reporter(Protocol):
@@ -153,12 +154,13 @@ def _cached_or_run(
     provider = ctx.provider
     assert provider is not None  # set in RunContext.__post_init__
     store = ctx.store if stage.cacheable and not ctx.dry_run else None
-    key = _key(stage, params, inputs, used_identities(stage.resources, provider)) if store is not None else None
+    uses = used_identities(stage.resources, provider)
+    key = _key(stage, params, inputs, uses) if store is not None else None
     if store is not None and key is not None:
         cached = store.get(key)
         if cached is not MISS:
             return "cached", cached
-    component = provider.session.instance(stage.component, params, provider)
+    component = provider.session.instance(stage.component, params, provider, uses)
     outputs = split_outputs(stage.ports, _call_run(component, inputs))
     if store is not None and key is not None:
         store.put(key, outputs)

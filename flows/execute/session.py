@@ -26,6 +26,7 @@ from components.base import Component, ComponentParams
 from components.resources import Resource, ResourceContext
 from flows.errors import DagwrightError
 from flows.execute.hashing import content_hash
+from flows.language.refs import mentions_env
 from flows.plan.planner import Plan
 from flows.plan.resources import PlannedResource
 from flows.plan.stageparams import resolve_params
@@ -71,10 +72,13 @@ class Session:
                 self._open[identity] = resource
             return resource
 
-    def instance(self, cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:
+    def instance(
+        self, cls: type[Component[Any]], params: ComponentParams, provider: Provider, uses: Mapping[str, str]
+    ) -> Component[Any]:
         """One warmed-up instance per component, params and the identities of the resources it uses. The lock
         is held through warm_up, so concurrent stages never warm up one instance twice."""
-        key = (cls, content_hash(params), provider.identities())
+        # Only the resources this stage names: another stage's resource may not even be configured here.
+        key = (cls, content_hash(params), tuple(sorted(uses.items())))
         with self._lock:
             if key not in self._instances:
                 self._instances[key] = open_instance(cls, params, provider)
@@ -110,12 +114,23 @@ def open_instance(cls: type[Component[Any]], params: ComponentParams, provider: 
 def _open(resource: Resource[Any], planned: PlannedResource) -> None:
     try:
         resource.open()
-    except DagwrightError:
-        raise
     except Exception as exc:
-        raise ResourceError(
-            f"resource '{planned.name}' ({planned.uses}) could not open: {type(exc).__name__}: {exc}"
-        ) from exc
+        # Drivers quote their connection string in errors (psycopg: `missing "=" after "user:password@host"`):
+        # the settings read from the environment are masked, and the driver's own exception is not chained.
+        reason = mask(f"{type(exc).__name__}: {exc}", secret_values(planned, resource.params))
+        raise ResourceError(f"resource '{planned.name}' ({planned.uses}) could not open: {reason}") from None
+
+
+def secret_values(planned: PlannedResource, settings: ComponentParams) -> list[str]:
+    """The resolved values of the settings that came from `${env:...}`, longest first."""
+    found = [str(getattr(settings, name)) for name, raw in planned.with_.items() if mentions_env(raw)]
+    return sorted({v for v in found if v}, key=len, reverse=True)
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def resolve_resource(planned: PlannedResource) -> tuple[str, ComponentParams]:
@@ -144,9 +159,6 @@ class Provider:
         if name not in self._identities:
             self._identities[name] = resolve_resource(self.plan.resources[name])[0]
         return self._identities[name]
-
-    def identities(self) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((n, self.identity(n)) for n in self.plan.resources))
 
 
 _session: Session | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from flows.errors import DagwrightError, ParamError, Problem, SpecError
+from flows.errors import ParamError, Problem, SpecError
 from flows.language.spec import Pipeline, PipelinesFile, Policies, Profile, ResourceSpec
 from flows.language.yamlpos import Loaded, Positions, load_yaml
 
@@ -87,14 +87,17 @@ def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
 def find_pipelines_file(path: str | os.PathLike[str] | None) -> Path:
     candidate = Path(path or os.environ.get("DAGWRIGHT_PIPELINES", DEFAULT_FILE))
     if not candidate.is_file():
-        raise DagwrightError(f"pipelines file '{candidate}' not found (give a path, or run from the project folder)")
+        raise ParamError(f"pipelines file '{candidate}' not found (give a path, or run from the project folder)")
     return candidate
 
 
-def load(path: str | os.PathLike[str] | None = None, profile: str | None = None) -> Project:
-    """Load a pipelines file under a profile (default: $DAGWRIGHT_PROFILE, else none)."""
+def load(
+    path: str | os.PathLike[str] | None = None, profile: str | None = None, *, display: str | None = None
+) -> Project:
+    """Load a pipelines file under a profile (default: $DAGWRIGHT_PROFILE, else none). Messages name the file
+    as ``display`` (default: as given)."""
     file = find_pipelines_file(path)
-    display = str(path or file)
+    display = display or str(path or file)
     text = file.read_text(encoding="utf-8")
     try:
         loaded = load_yaml(text)

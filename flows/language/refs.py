@@ -108,7 +108,9 @@ def _resolve_string(text: str, params: Mapping[str, Any], env: Mapping[str, str]
 def _lookup(ref: ParamRef | EnvRef, params: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     if isinstance(ref, ParamRef):
         return params[ref.name]
-    if ref.name not in env:
+    # An empty value counts as unset: an empty DSN or key would otherwise fall back to a driver's defaults
+    # (found when an empty DAGWRIGHT_PG_DSN reached the machine's own PostgreSQL).
+    if not env.get(ref.name):
         raise MissingEnv(ref.name)
     return env[ref.name]
 

@@ -118,40 +118,58 @@ def check_stage_resources(
     uses, problems = [], []
     for use in resource_uses(cls, stage):
         path = (*where, "with", use.param) if use.explicit else (*where, "uses")
-        message = _use_problem(use, kinds[use.param], every)
-        if message:
-            problems.append(locator.problem(path, message))
+        found = _use_problem(use, kinds[use.param], every, where, locator)
+        if found:
+            at, message = found
+            problems.append(locator.problem(at or path, message))
         else:
             uses.append((use.param, use.resource))
     return tuple(uses), problems
 
 
-def _use_problem(use: ResourceUse, kind: type[Resource], every: Mapping[str | None, Resolved]) -> str | None:
+def _use_problem(
+    use: ResourceUse, kind: type[Resource], every: Mapping[str | None, Resolved], stage: tuple, locator: Locator
+) -> tuple[tuple[Any, ...] | None, str] | None:
+    """Where (None: at the stage) and what is wrong with one resource a stage names, under any profile."""
     wanted = kind_name(kind)
     if not isinstance(use.resource, str) or "${" in use.resource:
-        return f"'{use.param}' names {a(wanted)} declared under `resources:`; got {use.resource!r}"
+        return None, f"'{use.param}' names {a(wanted)} declared under `resources:`; got {use.resource!r}"
     for profile, resources in every.items():
-        under = f" under profile '{profile}'" if profile else ""
         found = resources.get(use.resource)
-        fitting = [n for n, r in resources.items() if issubclass(r.type, kind)]
         if found is None:
             if profile is not None:
-                continue  # reported once, for the file itself
+                continue  # missing from the file itself, which is reported once
+            if ("resources", use.resource) in locator.positions.keys:
+                return None  # declared but invalid: reported at its declaration, not again at each stage
             hint = did_you_mean(use.resource, resources)
-            return (
-                f"unknown resource '{use.resource}'{hint} for '{use.param}', which needs {a(wanted)}; "
-                f"{_listing(wanted, fitting)}"
-            )
+            fitting = [n for n, r in resources.items() if issubclass(r.type, kind)]
+            message = f"unknown resource '{use.resource}'{hint} for '{use.param}', which needs {a(wanted)}; "
+            return None, message + _listing(wanted, fitting)
         if not issubclass(found.type, kind):
-            return (
-                f"resource '{use.resource}'{under} is {a(found.uses)} ({found.kind}), but '{use.param}' needs "
-                f"{a(wanted)}; {_listing(wanted, fitting)}"
-            )
+            fitting = [n for n, r in resources.items() if issubclass(r.type, kind)]
+            return _wrong_kind(use, wanted, found, profile, stage, _listing(wanted, fitting))
     return None
 
 
+def _wrong_kind(
+    use: ResourceUse, wanted: str, found: PlannedResource, profile: str | None, stage: tuple[Any, ...], listing: str
+) -> tuple[tuple[Any, ...] | None, str]:
+    is_what = f"{a(found.uses)} ({found.kind})"
+    if profile is None:
+        return None, f"resource '{use.resource}' is {is_what}, but '{use.param}' needs {a(wanted)}; {listing}"
+    # The profile is what is wrong, so say it there, naming the stage that needs the other kind.
+    user = f"stage '{stage[3]}' of pipeline '{stage[1]}'"
+    return (
+        (*found.where, "uses"),
+        f"profile '{profile}' makes '{use.resource}' {is_what}, but {user} needs {a(wanted)} for '{use.param}'",
+    )
+
+
 def a(word: str) -> str:
-    return f"{'an' if word[:1].lower() in 'aeio' else 'a'} {word}"
+    """The word with its article: "an embedding model", "an LLM provider", "a vector store"."""
+    acronym = word[:2].isupper()
+    vowel_sound = word[:1] in "AEFHILMNORSX" if acronym else word[:1].lower() in "aeiou"
+    return f"{'an' if vowel_sound else 'a'} {word}"
 
 
 def _listing(kind: str, names: list[str]) -> str:

@@ -83,7 +83,7 @@ def resolve_params(
     try:
         values = resolve(raw, params)
     except MissingEnv as exc:
-        raise StageParamsError(f"{where}: environment variable {exc.name} is not set") from None
+        raise StageParamsError(f"{where}: environment variable {exc.name} is not set (or is empty)") from None
     try:
         return cls.model_validate(values)
     except ValidationError as exc:

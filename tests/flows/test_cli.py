@@ -57,7 +57,9 @@ def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-f", str(REPO / "pipelines.yaml"), "validate"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "ok: 3 pipelines, 12 stages"
-    assert out[0].startswith("note: pipelines.yaml:")  # the chunk size capped at MiniLM's window
+    assert out[0].startswith(
+        f"note: {REPO / 'pipelines.yaml'}:"
+    )  # the chunk size capped at MiniLM's window; the file as given
     assert "chunks are capped at 254 tokens" in out[0]
 
 
@@ -70,8 +72,20 @@ def test_validate_reports_every_problem_without_traceback(capsys: pytest.Capture
 
 
 def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["validate", str(tmp_path / "nope.yaml")]) == 1
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2  # bad input, as documented
     assert "pipelines file" in capsys.readouterr().err
+
+
+def test_messages_name_the_file_as_given_with_f(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pipelines.yaml").write_text("pipelines:\n  p:\n    stages: {a: {uses: nope.nope}}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["-f", "sub/pipelines.yaml", "validate"]) == 2
+    assert "\nsub/pipelines.yaml:3:24: pipelines.p.stages.a.uses: unknown component" in capsys.readouterr().err
+    assert main(["-f", "sub/pipelines.yaml", "validate", "other.yaml"]) == 2
+    assert "two pipelines files given (sub/pipelines.yaml and other.yaml)" in capsys.readouterr().err
 
 
 def test_unknown_pipeline_suggests_the_near_one(capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,6 +28,7 @@ EVENTS: list[str] = []
 class CounterSettings(ComponentParams):
     label: str = "a"
     token: str = ""
+    fail: bool = False
 
 
 class Counter(Resource[CounterSettings]):
@@ -36,6 +37,8 @@ class Counter(Resource[CounterSettings]):
     kind = "counter"
 
     def open(self) -> None:
+        if self.params.fail:  # as a driver does, quoting its connection string
+            raise RuntimeError(f'missing "=" after "{self.params.token}" in connection info string')
         time.sleep(0.2)  # a slow open: threads arriving meanwhile must wait for this one, not open another
         EVENTS.append(f"open {self.params.label}")
 
@@ -65,6 +68,7 @@ profiles:
       counter: {uses: test.counter, with: {label: alt}}
 pipelines:
   p:
+    defaults: {retries: 2}
     stages:
       one: {uses: test.use, inputs: {x: "${params.n}"}}
       two: {uses: test.use, inputs: {x: "${params.m}"}}
@@ -147,3 +151,27 @@ def test_cli_profile_and_resources_listing(project: Path, capsys: pytest.Capture
     shown = capsys.readouterr().out
     assert "uses counter (test.counter)" in shown and "resources (profile alt):" in shown
     assert "S3CRET" not in out + shown
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_missing_setting_fails_only_the_stages_using_that_resource_and_is_not_retried(
+    project: Path, monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("DW_TEST_TOKEN")
+    else:
+        monkeypatch.setenv("DW_TEST_TOKEN", value)  # empty counts as unset: drivers fall back to defaults on ""
+    result = run_local(plan(project))
+    assert result.stages["three"].status == "completed"  # its resource needs no environment
+    failed = result.stages["one"]
+    assert failed.status == "failed" and failed.attempts == 1  # a setting does not appear on retry
+    assert "resource 'counter': environment variable DW_TEST_TOKEN is not set (or is empty)" in (failed.error or "")
+
+
+def test_a_resource_that_cannot_open_never_shows_its_secret(project: Path) -> None:
+    text = (project / "pipelines.yaml").read_text().replace("label: a,", "label: a, fail: true,")
+    (project / "pipelines.yaml").write_text(text)
+    failed = run_local(plan(project)).stages["one"]
+    assert failed.status == "failed"
+    assert 'could not open: RuntimeError: missing "=" after "***" in connection info string' in (failed.error or "")
+    assert "S3CRET" not in (failed.error or "") + (failed.traceback or "")

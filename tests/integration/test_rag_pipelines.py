@@ -90,7 +90,10 @@ def test_the_prod_profile_runs_the_same_pipelines_on_pgvector(project: Path, pg_
 
     missing = dagwright(project, "--profile", "prod", "run", "rag-query", "--local", "-p", "question=Why?")
     assert missing.returncode == 1
-    assert "resource 'docs': environment variable DAGWRIGHT_PG_DSN is not set" in missing.stdout + missing.stderr
+    assert (
+        "resource 'docs': environment variable DAGWRIGHT_PG_DSN is not set (or is empty)"
+        in missing.stdout + missing.stderr
+    )
 
 
 def test_rag_pipelines_run_as_prefect_flows(prefect_api: str, project: Path) -> None:
