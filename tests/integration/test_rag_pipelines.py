@@ -141,4 +141,4 @@ def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: 
         assert query.parameters == {"question": "Where do secrets go?", "top_k": 4}
     finally:
         os.killpg(served.pid, signal.SIGINT)
-        served.wait(60)
+        served.wait(120)
