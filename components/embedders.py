@@ -71,11 +71,15 @@ class EmbeddingModel(Resource[ES]):
             return _normalize(self.embed_texts(texts))
         hashes = [text_hash(t) for t in texts]
         known = self.cache.get_many(self.model_id(), sorted(set(hashes)))
-        missing = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in known}.items())
-        if missing:
-            fresh = _normalize(self.embed_texts([t for _, t in missing]))
-            self.cache.put_many(self.model_id(), zip([h for h, _ in missing], fresh, strict=True))
-            known.update({h: v.astype("float32").tobytes() for (h, _), v in zip(missing, fresh, strict=True)})
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in known}
+        # By length, so each model batch pads little; cached batch by batch, so a kill half way through a long
+        # ingest keeps every vector already computed (issue 8).
+        todo = sorted(missing.items(), key=lambda item: (len(item[1]), item[0]))
+        for start in range(0, len(todo), self.params.batch_size):
+            part = todo[start : start + self.params.batch_size]
+            fresh = _normalize(self.embed_texts([t for _, t in part]))
+            self.cache.put_many(self.model_id(), zip([h for h, _ in part], fresh, strict=True))
+            known.update({h: v.astype("float32").tobytes() for (h, _), v in zip(part, fresh, strict=True)})
         return np.stack([np.frombuffer(known[h], dtype="float32") for h in hashes])
 
 
