@@ -8,11 +8,18 @@ reads and writes, a transaction (one where the backend has them), and the dimens
 Sync makes a collection match a folder: chunks of unchanged documents stay, a changed document's chunks are
 replaced, a document that is gone loses its chunks. New chunks are written before old ones are deleted, so a
 failure half way leaves the previous content findable (pgvector runs it all in one transaction).
+
+What "unchanged" means is checked, not trusted (issue 8): each store keeps a manifest, source -> a digest of the
+(chunk id, content hash) pairs that source should have, committed only after its chunks are written. A source is
+skipped only when the incoming digest, the committed one and the digest of the chunks as stored all agree; a
+write that died half way (kill -9 between Chroma's batches) leaves a source whose stored chunks or manifest
+disagree, and the next sync rewrites it. Reading every stored id and text for this is cheap next to embedding.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
 from abc import abstractmethod
 from collections import defaultdict
@@ -67,7 +74,16 @@ class VectorStore(Resource[SS]):
 
     @abstractmethod
     def manifest(self) -> dict[str, str]:
-        """source -> the document ids whose chunks are stored (the format of `manifest_of`)."""
+        """The committed manifest: source -> the digest (`digests_of`) of the chunks it was last written with."""
+
+    @abstractmethod
+    def commit_manifest(self, entries: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        """Set the manifest entries of ``entries`` and remove those of ``drop``, atomically and durably against
+        a crash of this process (one SQLite or SQL transaction)."""
+
+    @abstractmethod
+    def stored_chunks(self) -> Iterable[tuple[str, str, str]]:
+        """(source, chunk id, `content_hash` of the text) of every chunk as stored."""
 
     @abstractmethod
     def ids_for_sources(self, sources: list[str]) -> list[str]: ...
@@ -185,13 +201,18 @@ def doc_id_of(doc: Document) -> str:
     return str(doc.meta.get("doc_id", doc.id))
 
 
-def manifest_of(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """source -> its document ids, sorted and comma-joined: the one format stored and incoming are compared in
-    (pgvector builds the same string in SQL)."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for source, doc_id in pairs:
-        found[source].add(doc_id)
-    return {source: ",".join(sorted(ids)) for source, ids in found.items()}
+def content_hash(text: str) -> str:
+    # NULs are dropped first: PostgreSQL text cannot hold them, so pgvector stores the text without them.
+    return hashlib.sha256(text.replace("\x00", "").encode()).hexdigest()
+
+
+def digests_of(chunks: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """source -> one digest of its sorted (chunk id, content hash) pairs: the one format in which the incoming
+    chunks, the committed manifest and the chunks as stored are compared."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for source, chunk_id, text_hash in chunks:
+        found[source].append(f"{chunk_id}\x1f{text_hash}")
+    return {s: hashlib.sha256("\x1e".join(sorted(pairs)).encode()).hexdigest() for s, pairs in found.items()}
 
 
 def sync(store: VectorStore, documents: list[Document], *, prune: bool) -> IndexReport:
@@ -212,19 +233,26 @@ def sync(store: VectorStore, documents: list[Document], *, prune: bool) -> Index
 
 
 def _sync(store: VectorStore, by_source: dict[str, list[Document]], prune: bool) -> IndexReport:
-    incoming = manifest_of((source_of(d), doc_id_of(d)) for chunks in by_source.values() for d in chunks)
-    stored = store.manifest()
-    unchanged = {s for s, v in incoming.items() if stored.get(s) == v}
-    changed = {s for s in incoming if s in stored and s not in unchanged}
-    removed = set(stored) - set(incoming) if prune else set()
-    stale = store.ids_for_sources(sorted(changed | removed))
+    incoming = digests_of((s, d.id, content_hash(d.content)) for s, chunks in by_source.items() for d in chunks)
+    committed = store.manifest()
+    held = digests_of(store.stored_chunks())
+    # Unchanged only if all three agree: a source without a manifest, or whose chunks do not match it, is repaired.
+    unchanged = {s for s, v in incoming.items() if committed.get(s) == v == held.get(s)}
+    present = set(committed) | set(held)
+    changed = {s for s in incoming if s in present and s not in unchanged}
+    removed = present - set(incoming) if prune else set()
+    touched = sorted(changed | removed)
+    # The manifest never vouches for a source while its chunks are being rewritten.
+    store.commit_manifest({}, drop=touched)
+    stale = store.ids_for_sources(touched)
     fresh = [d for s in sorted(set(incoming) - unchanged) for d in by_source[s]]
     store.upsert(fresh)
     kept = {d.id for d in fresh}
     obsolete = [i for i in stale if i not in kept]
     store.delete_ids(obsolete)
+    store.commit_manifest({s: incoming[s] for s in sorted(set(incoming) - unchanged)})
     return IndexReport(
-        sources_new=len(set(incoming) - set(stored)),
+        sources_new=len(set(incoming) - present),
         sources_changed=len(changed),
         sources_unchanged=len(unchanged),
         sources_removed=len(removed),

@@ -4,21 +4,28 @@ Chroma's Haystack integration writes one document per call (~100 docs/s); this a
 client's maximum batch size (~1,500 docs/s here). Metadata that Chroma cannot hold as scalars (lists, dicts) is
 kept as JSON in `_meta`. A version file beside the data changes on every write, so readers in other processes
 know when their caches (BM25) are stale.
+
+Chroma has no transaction across batches, so a kill between them leaves part of a sync written. The manifest
+(base.py) lives in a sidecar SQLite file beside the data, `<collection>.manifest.sqlite`, written in one SQLite
+transaction after the chunks it vouches for; the next sync sees the mismatch and repairs the source.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from components.documents import Document
-from components.stores.base import HnswSettings, VectorStore, manifest_of
+from components.stores.base import HnswSettings, VectorStore, content_hash
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from chromadb.api.collection_configuration import CreateHNSWConfiguration
     from chromadb.api.types import Include
 
@@ -83,6 +90,17 @@ class ChromaStore(VectorStore[ChromaSettings]):
             settings.collection, configuration={"hnsw": hnsw}, embedding_function=None
         )
         self.version_file = self.path / f"{settings.collection}.version"
+        self.manifest_file = self.path / f"{settings.collection}.manifest.sqlite"
+
+    @contextmanager
+    def _manifest_db(self) -> Iterator[sqlite3.Connection]:
+        import sqlite3
+
+        # A connection per use: SQLite connections must stay in their thread, and stages run in threads.
+        with closing(sqlite3.connect(self.manifest_file, timeout=30)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS manifest (source TEXT PRIMARY KEY, digest TEXT NOT NULL)")
+            yield db
 
     def _all(self, include: Include, where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
@@ -99,8 +117,20 @@ class ChromaStore(VectorStore[ChromaSettings]):
             offset += _PAGE
 
     def manifest(self) -> dict[str, str]:
-        metas = self._all(["metadatas"])["metadatas"]
-        return manifest_of((str(m.get("source")), str(m.get("doc_id"))) for m in metas)
+        with self._manifest_db() as db:
+            return dict(db.execute("SELECT source, digest FROM manifest").fetchall())
+
+    def commit_manifest(self, entries: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        with self._manifest_db() as db, db:  # one transaction: all of it or none of it survives a kill
+            db.executemany("DELETE FROM manifest WHERE source = ?", [(s,) for s in drop])
+            db.executemany("INSERT OR REPLACE INTO manifest VALUES (?, ?)", list(entries.items()))
+
+    def stored_chunks(self) -> Iterable[tuple[str, str, str]]:
+        rows = self._all(["documents", "metadatas"])
+        return [
+            (str(m.get("source")), i, content_hash(text or ""))
+            for i, text, m in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
+        ]
 
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         ids: list[str] = []

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from components.documents import Document
-from components.stores.base import StoreSettings, VectorStore, doc_id_of, manifest_of, matches, source_of
+from components.stores.base import StoreSettings, VectorStore, content_hash, matches, source_of
 
 
 class MemoryStore(VectorStore[StoreSettings]):
@@ -29,9 +29,19 @@ class MemoryStore(VectorStore[StoreSettings]):
         self.rows: dict[str, Document] = {}
         self._lock = threading.Lock()
         self._version = 0
+        self._manifest: dict[str, str] = {}
 
     def manifest(self) -> dict[str, str]:
-        return manifest_of((source_of(d), doc_id_of(d)) for d in self.rows.values())
+        return dict(self._manifest)
+
+    def commit_manifest(self, entries: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        with self._lock:
+            for source in drop:
+                self._manifest.pop(source, None)
+            self._manifest.update(entries)
+
+    def stored_chunks(self) -> Iterable[tuple[str, str, str]]:
+        return [(source_of(d), i, content_hash(d.content)) for i, d in list(self.rows.items())]
 
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         wanted = set(sources)

@@ -3,7 +3,8 @@
 Written with psycopg and pgvector directly rather than pgvector-haystack, to avoid its sharp edges: its index
 names are schema-global (a second table fails with DuplicateTable), so ours derive from the table name; and the
 HNSW build is slow under the default 64 MB `maintenance_work_mem`, so we raise it for the session. A sync runs in
-one transaction: a failure leaves the table as it was.
+one transaction, the manifest (base.py, table `dagwright_manifest`) included: a failure or a kill of the writing
+process leaves the table and its manifest as they were.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,10 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS dagwright_versions (collection text PRIMARY KEY, version text NOT NULL)"
         )
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS dagwright_manifest (collection text NOT NULL, source text NOT NULL, "
+            "digest text NOT NULL, PRIMARY KEY (collection, source))"
+        )
         self.lock = threading.RLock()
         self._in_transaction = False
 
@@ -104,13 +109,29 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         )
 
     def manifest(self) -> dict[str, str]:
-        if not self._exists():
-            return {}
-        # The same "sorted, comma-joined ids" format as base.manifest_of.
-        rows = self.conn.execute(
-            f"SELECT source, string_agg(DISTINCT doc_id, ',' ORDER BY doc_id) FROM {self.table} GROUP BY source"
-        )
+        rows = self.conn.execute("SELECT source, digest FROM dagwright_manifest WHERE collection = %s", (self.table,))
         return dict(rows.fetchall())
+
+    def commit_manifest(self, entries: Mapping[str, str], drop: Iterable[str] = ()) -> None:
+        with self.lock, self.conn.transaction():  # a savepoint inside a sync's transaction
+            self.conn.execute(
+                "DELETE FROM dagwright_manifest WHERE collection = %s AND source = ANY(%s)", (self.table, list(drop))
+            )
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO dagwright_manifest VALUES (%s, %s, %s) ON CONFLICT (collection, source) "
+                    "DO UPDATE SET digest = EXCLUDED.digest",
+                    [(self.table, s, d) for s, d in entries.items()],
+                )
+
+    def stored_chunks(self) -> Iterable[tuple[str, str, str]]:
+        if not self._exists():
+            return []
+        # The same hash as base.content_hash: sha256 of the UTF-8 text (stored without NULs).
+        rows = self.conn.execute(
+            f"SELECT source, id, encode(sha256(convert_to(content, 'UTF8')), 'hex') FROM {self.table}"
+        )
+        return rows.fetchall()
 
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         if not sources or not self._exists():
