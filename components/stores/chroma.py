@@ -8,11 +8,17 @@ know when their caches (BM25) are stale.
 Chroma has no transaction across batches, so a kill between them leaves part of a sync written. The manifest
 (base.py) lives in a sidecar SQLite file beside the data, `<collection>.manifest.sqlite`, written in one SQLite
 transaction after the chunks it vouches for; the next sync sees the mismatch and repairs the source.
+
+Chroma's embedded client loads a collection's HNSW index once and does not follow another process's writes:
+measured (issue 8), a long-lived reader failed every query for good once another process had re-ingested
+(the index returned ids whose rows were gone). So a search first checks the version file and, if another
+process wrote since, reopens the client; rows deleted since the index was read are skipped, not returned.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -69,8 +75,22 @@ class ChromaStore(VectorStore[ChromaSettings]):
         return (ChromaError, sqlite3.Error, OSError, RuntimeError, ValueError)
 
     def open(self) -> None:
+        self._reopen_lock = threading.Lock()
         with self.errors("opening"):
             self._open()
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()  # the last client of a path stops its system, so a reopen reads the index afresh
+
+    def _follow_other_writers(self) -> None:
+        if self.content_version() == self._seen:
+            return
+        with self._reopen_lock, self.errors("reopening after another process wrote"):
+            if self.content_version() != self._seen:
+                self.close()
+                self._open()
 
     def _open(self) -> None:
         import chromadb
@@ -90,6 +110,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
             settings.collection, configuration={"hnsw": hnsw}, embedding_function=None
         )
         self.version_file = self.path / f"{settings.collection}.version"
+        self._seen = self.content_version()
         self.manifest_file = self.path / f"{settings.collection}.manifest.sqlite"
 
     @contextmanager
@@ -169,6 +190,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
     def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
         import numpy as np
 
+        self._follow_other_writers()
         if self.collection.count() == 0:
             return []
         found: dict[str, Any] = dict(  # its fields are Optional, but the ones in `include` are always there
@@ -190,6 +212,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
         return [
             Document(i, text, json.loads(meta["_meta"]), np.asarray(emb, dtype="float32"), 1.0 - float(dist))
             for i, text, meta, dist, emb in rows
+            if meta is not None  # deleted by another process since this index was read
         ]
 
     def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
@@ -210,6 +233,8 @@ class ChromaStore(VectorStore[ChromaSettings]):
             return "empty"
 
     def _bump(self) -> None:
+        version = uuid.uuid4().hex
         tmp = self.version_file.with_suffix(".tmp")
-        tmp.write_text(uuid.uuid4().hex)
+        tmp.write_text(version)
         tmp.replace(self.version_file)
+        self._seen = version  # our own writes are in our index already

@@ -31,6 +31,7 @@ from components.stores.base import VectorStore
 from components.stores.chroma import ChromaStore
 from components.stores.pgvector import PgvectorStore
 
+FILES_DEFAULT = 60  # x 5 chunks = 300
 CHROMA_BATCH = 37  # instead of ~5,461: several batches from a small corpus; not a multiple of 5 chunks a file
 
 
@@ -81,7 +82,8 @@ def chunks_of(folder: Path, state_dir: Path) -> list[Document]:
 def open_store(spec: dict[str, Any]) -> VectorStore:
     if spec["backend"] == "chroma":
         chroma = opened(ChromaStore, path=spec["path"], collection=spec["collection"])
-        chroma.client.get_max_batch_size = lambda: CHROMA_BATCH  # type: ignore[method-assign]
+        if spec.get("real_batches") is not True:
+            chroma.client.get_max_batch_size = lambda: CHROMA_BATCH  # type: ignore[method-assign]
         return chroma
     return opened(PgvectorStore, dsn=spec["dsn"], collection=spec["collection"])
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from components.stores.base import VectorStore, digests_of
-from tests.faults.ingest import chunks_of, open_store, run_child, write_corpus
+from tests.faults.ingest import FILES_DEFAULT, chunks_of, open_store, run_child, write_corpus
 
-FILES = 60  # x 5 chunks (the title and four parts) = 300 chunks: nine Chroma batches of 37, some cutting a file in two
+FILES = FILES_DEFAULT  # x 5 chunks (the title and four parts) = 300: nine Chroma batches of 37, cutting files in two
 
 
 def ingest(spec: dict[str, Any]) -> str:
