@@ -12,7 +12,8 @@ transaction after the chunks it vouches for; the next sync sees the mismatch and
 Chroma's embedded client loads a collection's HNSW index once and does not follow another process's writes:
 measured (issue 8), a long-lived reader failed every query for good once another process had re-ingested
 (the index returned ids whose rows were gone). So a search first checks the version file and, if another
-process wrote since, reopens the client; rows deleted since the index was read are skipped, not returned.
+process wrote since, reopens the client (so do reads and counts); rows deleted since the index was read are
+skipped, not returned.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
             yield db
 
     def _all(self, include: Include, where: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+        self._follow_other_writers()
         out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
         offset = 0
         while True:
@@ -185,6 +187,7 @@ class ChromaStore(VectorStore[ChromaSettings]):
             self._bump()
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
+        self._follow_other_writers()
         return self.collection.count() if not where else len(self._all([], where)["ids"])
 
     def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:

@@ -27,3 +27,20 @@ def test_a_chroma_reader_open_across_another_process_ingest_sees_the_new_content
         assert all(d.id in now and d.content == now[d.id].content for d in found)
     finally:
         reader.close()
+
+
+def test_a_chroma_reader_reads_and_counts_what_another_process_wrote(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "corpus", FILES_DEFAULT)
+    spec = {"backend": "chroma", "path": str(tmp_path / "chroma"), "collection": "docs", "folder": str(folder)}
+    spec["state_dir"] = str(tmp_path / "state")
+    run_child(spec, tmp_path, killed=False)
+    reader = open_store(spec)
+    try:
+        assert reader.documents()  # what BM25 is built from
+        write_corpus(folder, FILES_DEFAULT, version=2)
+        run_child(spec, tmp_path, killed=False)
+        now = {c.id for c in chunks_of(folder, tmp_path / "state")}
+        assert reader.count() == len(now)
+        assert {d.id for d in reader.documents()} == now
+    finally:
+        reader.close()
