@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.loaders import FileLoader, LoaderError
+from flows.cli import main
 from flows.execute.local import run_local
 from flows.execute.runtime import is_retryable
 from tests.helpers.files import write_tree
@@ -180,3 +181,25 @@ def test_unreadable_files_stop_the_run_naming_the_files_and_reasons(plan_of, doc
     assert "at bad.pdf, gone.md, latin1.txt ...)" in error
     assert result.stages["load"].attempts == 1
 
+
+def test_a_query_against_an_empty_store_is_an_error(
+    tmp_path: Path, write_pipelines, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipelines = write_pipelines(f"""
+        resources:
+          docs: {{uses: store.chroma, with: {{path: "{tmp_path / "never-ingested"}", collection: docs}}}}
+        pipelines:
+          q:
+            params: {{question: {{type: string}}}}
+            stages:
+              retrieve:
+                uses: retriever.bm25
+                with: {{store: docs}}
+                inputs: {{query: "${{params.question}}"}}
+                retries: 2
+        """)
+    code = main(["-f", str(pipelines), "run", "q", "--local", "-p", "question=Where do secrets go?"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "EmptyStoreError: store 'docs' is empty: run rag-ingest" in out.out + out.err
+    assert "I could not find an answer" not in out.out + out.err
