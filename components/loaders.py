@@ -35,8 +35,9 @@ class FileProblem(Exception):
     """One file cannot be loaded; the loader turns it into a document carrying the reason in ``meta.error``."""
 
 
-# 10 MiB: every file in docs/ is under 50 kB and manuals as PDF are a few MB, while chunking a 50 MB text took
-# 114 s and peaked at 6 GB (issue 8): about 25 s and 1.2 GB at the limit, which a shared machine survives.
+# 10 MiB: the files rag-ingest reads from docs/ are under 2 kB and manuals as PDF a few MB, while chunking a 50 MB
+# text took 114 s and peaked at 6 GB (issue 8): scaled, about 25 s and 1.2 GB at the limit, which a shared machine
+# survives.
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
