@@ -112,8 +112,9 @@ class FileLoader(Component[FileLoaderParams]):
         allowed = self._allowed()
         if not any(root.is_relative_to(a) for a in allowed):
             roots = ", ".join(map(str, allowed))
+            where = f"'{given}'" if str(given) == str(root) else f"'{given}' ({root})"
             raise LoaderError(
-                f"loader.files: folder '{given}' ({root}) is outside allowed_roots [{roots}]; "
+                f"loader.files: folder {where} is outside allowed_roots [{roots}]; "
                 "add its folder to the stage's allowed_roots to read it"
             )
         return root

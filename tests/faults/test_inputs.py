@@ -60,10 +60,13 @@ def test_a_symlink_out_of_the_source_folder_is_not_followed(tmp_path: Path, docs
 
 def test_a_source_outside_allowed_roots_is_refused_and_not_retried(plan_of, tmp_path: Path, docs: Path) -> None:
     for source in ("/etc", str(tmp_path.parent)):
-        with pytest.raises(LoaderError, match=rf"folder '{source}' \(.*\) is outside allowed_roots \[{tmp_path}\]"):
+        with pytest.raises(LoaderError, match=rf"folder '{source}' is outside allowed_roots \[{tmp_path}\]"):
             FileLoader(FileLoader.Params(path=source)).run()
     with pytest.raises(LoaderError, match="is outside allowed_roots"):
         FileLoader(FileLoader.Params(path=str(docs), allowed_roots=["elsewhere"])).run()
+    (tmp_path / "linked").symlink_to(tmp_path.parent, target_is_directory=True)  # judged where it points
+    with pytest.raises(LoaderError, match=rf"folder 'linked' \({tmp_path.parent}\) is outside allowed_roots"):
+        FileLoader(FileLoader.Params(path="linked")).run()
     assert load(docs, allowed_roots=["docs"])["good.md"].content  # relative to the project root
     plan = plan_of("""
         pipelines:
@@ -74,9 +77,7 @@ def test_a_source_outside_allowed_roots_is_refused_and_not_retried(plan_of, tmp_
         """)
     result = run_local(plan, {"source": "/etc"})
     assert result.stages["load"].attempts == 1 and result.seconds < 5
-    assert "LoaderError: loader.files: folder '/etc' (/etc) is outside allowed_roots" in (
-        result.error and str(result.error)
-    )
+    assert "LoaderError: loader.files: folder '/etc' is outside allowed_roots" in (result.error and str(result.error))
 
 
 def test_a_missing_folder_is_not_retried(plan_of) -> None:
