@@ -95,6 +95,8 @@ class FileLoader(Component[FileLoaderParams]):
     def run(self) -> list[Document]:
         root = self._root()
         pattern = self.params.pattern
+        if ".." in Path(pattern).parts:  # glob follows '..' out of the folder
+            raise LoaderError(f"loader.files: pattern '{pattern}' leaves the folder ('..'); name a folder in path")
         # Directories, links and special files that match stay in: each is reported, not silently skipped.
         files = sorted(p for p in root.glob(pattern) if p.suffix.lower() in FORMATS)
         if len(files) > self.params.max_files:

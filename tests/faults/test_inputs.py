@@ -68,6 +68,8 @@ def test_a_source_outside_allowed_roots_is_refused_and_not_retried(plan_of, tmp_
     with pytest.raises(LoaderError, match=rf"folder 'linked' \({tmp_path.parent}\) is outside allowed_roots"):
         FileLoader(FileLoader.Params(path="linked")).run()
     assert load(docs, allowed_roots=["docs"])["good.md"].content  # relative to the project root
+    with pytest.raises(LoaderError, match=r"pattern '\.\./etc/\*' leaves the folder"):
+        load(docs, pattern="../etc/*")
     plan = plan_of("""
         pipelines:
           p:
