@@ -72,7 +72,7 @@ def write_corpus(folder: Path, files: int, version: int = 1) -> Path:
 
 
 def chunks_of(folder: Path, state_dir: Path) -> list[Document]:
-    docs = FileLoader(FileLoader.Params(path=str(folder))).run()
+    docs = FileLoader(FileLoader.Params(path=str(folder), allowed_roots=[str(folder)])).run()
     chunks = SectionChunker(SectionChunker.Params(chunk_size=64, overlap=8, tokenizer="words")).run(docs)
     model = opened(HashEmbedding, root=folder, state_dir=state_dir, cache=False)
     vectors = model.vectors([c.content for c in chunks])
