@@ -285,11 +285,11 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
 
     where = configure_prefect(plan.project_root, verbose=args.verbose)
     print(f"running {plan.name} as a Prefect flow on {where}", flush=True)
-    from flows.prefect.executor import build_flow
+    from flows.prefect.executor import build_flow, flow_arguments
 
     results: list[Any] = []
     flow = build_flow(plan, ConsoleReporter(verbose=args.verbose), results, use_cache=not args.no_cache)
-    state = flow(**params, return_state=True)
+    state = flow(**flow_arguments(plan, params), return_state=True)
     if not results:  # the flow failed before running any stage (e.g. the server went away)
         raise DagwrightError(f"flow run of '{plan.name}' ended {state.name}: {state.message}")
     run_id = getattr(state.state_details, "flow_run_id", None)
@@ -317,12 +317,15 @@ def configure_prefect(project_root: Path, *, verbose: bool) -> str:
 
 def _finish(plan: Any, result: Any) -> int:
     from flows.execute.report import summary_markdown
+    from flows.execute.secrets import secrets_of_run
 
-    print(summary_markdown(result).replace("**", ""))
+    secrets = secrets_of_run(plan, result.params)
+    # Only the name is bold: a blanket replace of "**" would also eat into a masked "***".
+    print(secrets.scrub(summary_markdown(result).replace(f"**{result.pipeline}**", result.pipeline, 1)))
     for stage in plan.stages:
         if not plan.downstream(stage.id) and result.stages[stage.id].outputs:
             for port, value in result.stages[stage.id].outputs.items():
-                print(present(f"{stage.id}.{port}", value))
+                print(secrets.scrub(present(f"{stage.id}.{port}", value)))
     return 0 if result.ok else EXIT_FAILED
 
 

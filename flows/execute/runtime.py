@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from components.base import Component, ComponentParams, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
+from flows.execute.secrets import ScrubbedError, Secrets, scrub_gate, scrub_result, secrets_of_run
 from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
@@ -49,9 +50,12 @@ class StageResult:
         return sum(g.load_seconds for g in self.gates)
 
 
-def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: int) -> StageResult:
-    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report."""
-    return StageResult(
+def failed_result(
+    stage: str, exc: BaseException, *, seconds: float, attempts: int, secrets: Secrets | None = None
+) -> StageResult:
+    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report. Its text (error,
+    traceback, gate observations) has the run's ``secrets`` masked: it is what every reporter shows."""
+    result = StageResult(
         stage,
         "failed",
         seconds=seconds,
@@ -61,6 +65,7 @@ def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: i
         exception=exc,
         traceback="".join(traceback.format_exception(exc)),
     )
+    return scrub_result(result, secrets) if secrets else result
 
 
 def failure_gates(exc: BaseException) -> list[Any]:
@@ -71,6 +76,8 @@ def failure_gates(exc: BaseException) -> list[Any]:
 
 
 def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ScrubbedError):  # its message already starts with the original's type name
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -79,6 +86,8 @@ def is_retryable(exc: BaseException) -> bool:
     params or resource settings that are invalid once filled in (a missing environment variable)."""
     from flows.execute.gates import GateFailed
 
+    if isinstance(exc, ScrubbedError):
+        return exc.retryable
     return not isinstance(exc, GateFailed | StageParamsError)
 
 
@@ -109,10 +118,13 @@ class RunContext:
     gate_hook: Any = None  # called with (stage, report) after each gate; the Prefect executor publishes artifacts
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
     provider: Provider | None = None  # the plan's resources; the process's session when not given
+    secrets: Secrets | None = None  # what its messages must never show; read from the plan and params if not given
 
     def __post_init__(self) -> None:
         if self.provider is None:
             self.provider = provider_for(self.plan)
+        if self.secrets is None:
+            self.secrets = secrets_of_run(self.plan, self.params)
 
     @property
     def quarantine_dir(self) -> Path:
@@ -185,11 +197,11 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
         values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, validator)
     except GateFailed as failed:
         if ctx.gate_hook:
-            ctx.gate_hook(stage, failed.report)
+            ctx.gate_hook(stage, scrub_gate(failed.report, ctx.secrets or Secrets()))
         raise
     gates.append(report)
     if ctx.gate_hook:
-        ctx.gate_hook(stage, report)
+        ctx.gate_hook(stage, scrub_gate(report, ctx.secrets or Secrets()))
     return values
 
 
