@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flows.language.refs import EnvRef, RefError, placeholders, walk_strings
+from flows.plan.planner import Plan
 
 MASK = "***"
 # Shorter values are not masked: replacing every "1" or "on" of a message would leave nothing readable.
@@ -71,7 +72,7 @@ def _forms(value: str) -> Iterator[str]:
 
 def env_names(settings: Mapping[str, Any]) -> set[str]:
     """The environment variables a stage's or resource's settings read."""
-    names = set()
+    names: set[str] = set()
     for _, text in walk_strings(dict(settings)):
         try:
             names.update(r.name for r in placeholders(text) if isinstance(r, EnvRef))
@@ -80,7 +81,7 @@ def env_names(settings: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def secrets_of_run(plan: Any, params: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Secrets:
+def secrets_of_run(plan: Plan, params: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Secrets:
     """What a run of ``plan`` must never show: the environment values its stages and resources read, and its
     secret params."""
     env = os.environ if env is None else env

@@ -41,7 +41,7 @@ def coerce(pipeline: str, name: str, param: Param, value: Any, *, from_text: boo
     except ValueError as exc:
         reason = str(exc)
         if param.secret:  # its value is not shown, even when it is the wrong one
-            reason = reason.replace(repr(value), "***").replace(str(value), "***")
+            reason = reason.replace(str(value), "***")
         raise ParamError(f"pipeline '{pipeline}', param '{name}': {reason}") from None
     return float(typed) if param.type == "number" else typed
 

@@ -10,11 +10,15 @@ database, write-ahead log included).
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -98,7 +102,7 @@ def assert_failed_for_each_reason(done: subprocess.CompletedProcess[str]) -> Non
     out = done.stdout
     assert "read             ok" in out, out
     assert re.search(r"^index +FAILED.*\n.*could not open: \w+Error: .*\*\*\*", out, re.M), out
-    assert f"no prompt 'rag-answer' in ***/" in out, out
+    assert "no prompt 'rag-answer' in ***/" in out, out
     assert re.search(r"^call +FAILED.*attempts 2\n +ValueError: token '\*\*\*' was rejected", out, re.M), out
     assert re.search(r"^param +FAILED.*\n +ValueError: token '\*\*\*' was rejected", out, re.M), out
     assert "retry    attempt 1 failed (ValueError: token '***' was rejected)" in out, out
@@ -149,3 +153,137 @@ def wait_for_failed_event(home: Path, run_id: str, timeout: float = 60) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"no Failed event for flow run {run_id} in {home} after {timeout:g}s")
+
+
+# The pieces, without a run.
+
+
+def test_a_dsn_is_masked_whole_and_its_password_alone() -> None:
+    from flows.execute.secrets import Secrets
+
+    secrets = Secrets.of([f"postgresql://{DSN}", "host=db password=Pw-abc123 user=u"])
+    assert secrets.scrub(f"bad dsn {DSN!r}") == "bad dsn 'postgres:***@127.0.0.1:9/dagwright'"
+    assert secrets.scrub(f'invalid connection option "postgres:{PASSWORD}@/x"') == (
+        'invalid connection option "postgres:***@/x"'
+    )
+    assert secrets.scrub("auth failed for Pw-abc123") == "auth failed for ***"
+    assert Secrets.of(["abc", ""]).scrub("abc") == "abc"  # too short to mask without masking everything
+
+
+def test_escaped_forms_of_a_value_are_masked_too() -> None:
+    from flows.execute.secrets import Secrets
+
+    value = 'sk-"quoted"\\slash'
+    secrets = Secrets.of([value])
+    assert secrets.scrub(repr(value)) == "'***'"
+    assert secrets.scrub(json.dumps({"key": value})) == '{"key": "***"}'
+
+
+def test_a_run_s_secrets_are_the_env_values_it_reads_and_its_secret_params(plan_of) -> None:
+    from flows.execute.secrets import secrets_of_run
+
+    plan = plan_of(
+        """
+        pipelines:
+          p:
+            params: {token: {secret: true}, plain: value-not-secret}
+            stages:
+              a:
+                uses: python.call
+                with: {function: "tests.helpers.stagefns:reject_token", kwargs: {token: "${env:DW_A}/sub"}}
+        """
+    )
+    env = {"DW_A": "env-value-a", "DW_UNUSED": "env-value-unused"}
+    secrets = secrets_of_run(plan, {"token": "param-value", "plain": "value-not-secret"}, env)
+    assert secrets.scrub("env-value-a param-value env-value-unused value-not-secret") == (
+        "*** *** env-value-unused value-not-secret"
+    )
+
+
+def test_a_scrubbed_exception_keeps_the_type_name_and_frames_but_not_the_causes() -> None:
+    from flows.execute.secrets import ScrubbedError, Secrets, scrubbed_exception
+
+    secrets = Secrets.of([TOKEN])
+    try:
+        raise ValueError("in the cause only") from LookupError(TOKEN)
+    except ValueError as exc:
+        shown = scrubbed_exception(exc, secrets, retryable=False)
+        clean = scrubbed_exception(KeyError("nothing secret"), secrets, retryable=True)
+    assert isinstance(shown, ScrubbedError) and str(shown) == "ValueError: in the cause only"
+    assert shown.__cause__ is None and shown.__traceback__ is not None and not shown.retryable
+    assert TOKEN not in "".join(traceback.format_exception(shown))
+    assert isinstance(clean, KeyError)  # nothing to hide: Prefect sees the exception itself
+
+
+def test_the_log_filter_masks_messages_and_tracebacks() -> None:
+    from flows.execute.secrets import Secrets, scrubbed_logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("dagwright.test-secrets")
+    logger.addHandler(handler)
+    try:
+        with scrubbed_logs(Secrets.of([TOKEN])):
+            try:
+                raise RuntimeError(f"failed with {TOKEN}")
+            except RuntimeError:
+                logger.exception("stage saw %s", TOKEN)
+        logger.error("after the run: %s", "not masked any more")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert TOKEN not in text and "stage saw ***" in text and "RuntimeError: failed with ***" in text
+    assert "after the run: not masked any more" in text
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ("{type: integer, secret: true}", "a secret param is a string, not integer"),
+        ("{default: abc, secret: true}", "a secret param has no default (secrets never go in the YAML)"),
+    ],
+)
+def test_a_secret_param_is_a_string_given_at_run_time(plan_of, declaration: str, message: str) -> None:
+    from flows.errors import SpecError
+
+    with pytest.raises(SpecError, match=re.escape(message)):
+        plan_of(
+            f"pipelines:\n  p:\n    params: {{token: {declaration}}}\n    stages: {{a: {{uses: python.call, "
+            f'with: {{function: "tests.helpers.stagefns:numbers"}}}}}}\n'
+        )
+
+
+def test_a_wrong_secret_param_is_refused_without_showing_it(plan_of) -> None:
+    from flows.errors import ParamError
+
+    plan = plan_of(
+        """
+        pipelines:
+          p:
+            params: {token: {secret: true, enum: [the-only-one]}}
+            stages: {a: {uses: python.call, with: {function: "tests.helpers.stagefns:numbers"}}}
+        """
+    )
+    with pytest.raises(ParamError) as caught:
+        plan.bind_params({"token": PARAM})
+    assert PARAM not in str(caught.value) and "'***' is not one of" in str(caught.value)
+
+
+def test_a_secret_param_is_a_secret_flow_parameter(plan_of) -> None:
+    from pydantic import SecretStr
+
+    from flows.prefect.executor import build_flow, flow_arguments
+
+    plan = plan_of(
+        """
+        pipelines:
+          p:
+            params: {token: {secret: true}, n: 1}
+            stages: {a: {uses: python.call, with: {function: "tests.helpers.stagefns:numbers"}}}
+        """
+    )
+    flow = build_flow(plan)
+    assert flow.parameters.properties["token"]["format"] == "password"
+    arguments = flow_arguments(plan, {"token": PARAM, "n": 1})
+    assert isinstance(arguments["token"], SecretStr) and arguments["n"] == 1
+    assert PARAM not in str(flow.serialize_parameters(arguments))
