@@ -55,7 +55,7 @@ class Secrets:
         return None if text is None else self.scrub(text)
 
     def __add__(self, other: Secrets) -> Secrets:
-        return Secrets.of((*self.values, *other.values))
+        return Secrets(tuple(sorted({*self.values, *other.values}, key=lambda v: (-len(v), v))))
 
 
 def _forms(value: str) -> Iterator[str]:

@@ -52,6 +52,7 @@ class Session:
         self._lock = threading.RLock()
         self._opening: dict[str, threading.Lock] = {}
         self._open: dict[str, Resource[Any]] = {}  # identity -> open resource, in opening order
+        self._secrets = Secrets()  # the env-read settings of the open resources, masked in close() warnings
         self._instances: dict[tuple[Any, ...], Component[Any]] = {}
         self._kept: dict[str, Any] = {}
 
@@ -71,6 +72,7 @@ class Session:
             _open(resource, planned)
             with self._lock:
                 self._open[identity] = resource
+                self._secrets += Secrets.of(secret_values(planned, settings))
             return resource
 
     def instance(
@@ -102,7 +104,8 @@ class Session:
             try:
                 item.close()
             except Exception as exc:  # one that cannot close cleanly must not hide the run's outcome
-                log.warning("closing %s failed: %s: %s", item.name, type(exc).__name__, exc)
+                reason = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
+                log.warning("closing %s failed: %s", item.name, reason)
 
 
 def open_instance(cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:
