@@ -16,10 +16,15 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from flows.errors import DagwrightError
 from flows.language.refs import EnvRef, RefError, placeholders, walk_strings
 from flows.plan.planner import Plan
+
+if TYPE_CHECKING:  # they import this module
+    from flows.execute.gates import GateReport
+    from flows.execute.runtime import StageResult
 
 MASK = "***"
 # Shorter values are not masked: replacing every "1" or "on" of a message would leave nothing readable.
@@ -95,7 +100,7 @@ def secrets_of_run(plan: Plan, params: Mapping[str, Any], env: Mapping[str, str]
     return Secrets.of(values)
 
 
-class ScrubbedError(Exception):
+class ScrubbedError(DagwrightError):
     """A stage's exception with the run's secrets masked: its type name and message, its frames, no causes.
     Raised to Prefect in place of the original, whose text Prefect would log and store."""
 
@@ -116,7 +121,7 @@ def scrubbed_exception(exc: BaseException, secrets: Secrets, *, retryable: bool)
     return ScrubbedError(text, type_name=type(exc).__name__, retryable=retryable).with_traceback(exc.__traceback__)
 
 
-def scrub_result(result: Any, secrets: Secrets) -> Any:
+def scrub_result(result: StageResult, secrets: Secrets) -> StageResult:
     """A StageResult with its error, traceback and gate reports scrubbed."""
     if not secrets:
         return result
@@ -125,7 +130,7 @@ def scrub_result(result: Any, secrets: Secrets) -> Any:
     return replace(result, error=error, traceback=tb, gates=gates)
 
 
-def scrub_gate(report: Any, secrets: Secrets) -> Any:
+def scrub_gate(report: GateReport, secrets: Secrets) -> GateReport:
     """A GateReport whose observations (which may quote data) are scrubbed."""
     if not secrets:
         return report
