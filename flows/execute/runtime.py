@@ -199,9 +199,12 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
         if ctx.gate_hook:
             ctx.gate_hook(stage, scrub_gate(failed.report, ctx.secrets or Secrets()))
         raise
+    # Observations quote the data (`e.g. ['value']`): what the result keeps, reporters show and the hook publishes
+    # has the run's secrets masked.
+    report = scrub_gate(report, ctx.secrets or Secrets())
     gates.append(report)
     if ctx.gate_hook:
-        ctx.gate_hook(stage, scrub_gate(report, ctx.secrets or Secrets()))
+        ctx.gate_hook(stage, report)
     return values
 
 

@@ -287,3 +287,32 @@ def test_a_secret_param_is_a_secret_flow_parameter(plan_of) -> None:
     arguments = flow_arguments(plan, {"token": PARAM, "n": 1})
     assert isinstance(arguments["token"], SecretStr) and arguments["n"] == 1
     assert PARAM not in str(flow.serialize_parameters(arguments))
+
+
+def test_a_check_that_quotes_a_secret_shows_it_masked(plan_of, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.execute.local import run_local
+    from flows.execute.report import ConsoleReporter
+
+    monkeypatch.setenv("DW_FAULT_TOKEN", TOKEN)
+    plan = plan_of(
+        """
+        pipelines:
+          p:
+            stages:
+              warned:
+                uses: python.call
+                with: {function: "tests.helpers.stagefns:frame_of", kwargs: {value: "${env:DW_FAULT_TOKEN}"}}
+                on_fail: warn
+                checks: {outputs: {output: [{expect_column_values_to_be_in_set: {column: key, value_set: [a]}}]}}
+              stopped:
+                uses: python.call
+                with: {function: "tests.helpers.stagefns:frame_of", kwargs: {value: "${env:DW_FAULT_TOKEN}"}}
+                checks: {outputs: {output: [{expect_column_values_to_be_in_set: {column: key, value_set: [a]}}]}}
+        """
+    )
+    stream = io.StringIO()
+    result = run_local(plan, reporter=ConsoleReporter(stream), use_cache=False)
+    text = stream.getvalue()
+    assert "1 of 1 rows unexpected, e.g. ['***']" in text, text
+    assert result.stages["stopped"].status == "failed" and "***" in (result.stages["stopped"].error or "")
+    assert TOKEN not in text + str(result.stages["stopped"].error) + str(result.stages["warned"].gates)
