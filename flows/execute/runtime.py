@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from components.base import Component, ComponentParams, split_outputs
+from components.base import Component, ComponentParams, PermanentError, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
 from flows.execute.secrets import ScrubbedError, Secrets, scrub_gate, scrub_result, secrets_of_run
@@ -83,12 +83,13 @@ def describe_error(exc: BaseException) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """Retries are for flaky infrastructure. A failed data-quality gate fails the same way every time, and so do
-    params or resource settings that are invalid once filled in (a missing environment variable)."""
+    params or resource settings that are invalid once filled in (a missing environment variable), and a
+    component's deterministic failures, which it marks as a ``PermanentError`` (a missing folder, a refused path)."""
     from flows.execute.gates import GateFailed
 
     if isinstance(exc, ScrubbedError):
         return exc.retryable
-    return not isinstance(exc, GateFailed | StageParamsError)
+    return not isinstance(exc, GateFailed | StageParamsError | PermanentError)
 
 
 class Reporter(Protocol):
