@@ -145,6 +145,12 @@ class Component(Generic[P]):
         return ""
 
     @classmethod
+    def code_modules(cls, params: P) -> tuple[str, ...]:
+        """The modules whose source shapes the outputs; the engine hashes them and the project modules they
+        import, transitively. The component's own module; a component that calls user code adds its module."""
+        return (cls.__module__,)
+
+    @classmethod
     def referenced_files(cls, params: P, project_root: Path) -> list[Path]:
         """The files these params make the component read by reference (a prompt template, a model file); the
         engine folds their content into the cache key, so editing one is a miss. Relative paths are resolved

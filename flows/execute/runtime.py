@@ -206,7 +206,8 @@ def _key(
     secrets hashed) of each resource it uses, the source of its module and of the project modules that module
     imports, the files it reads by reference (prompts) and the versions of the libraries it declares."""
     cls = stage.component
-    code = code_hash(cls.__module__, code_roots(project_root)) + cls.fingerprint(params)
+    roots = code_roots(project_root)
+    code = "".join(code_hash(module, roots) for module in cls.code_modules(params)) + cls.fingerprint(params)
     return cache_key(
         component=cls.name,
         version=cls.version,

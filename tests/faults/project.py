@@ -67,6 +67,10 @@ pipelines:
         uses: generator.answer
         with: {llm: llm, temperature: TEMPERATURE}
         inputs: {question: "${params.question}", documents: passages.output}
+  glue:
+    params: {n: 2}
+    stages:
+      call: {uses: python.call, with: {function: "faultglue:triple"}, inputs: {n: "${params.n}"}}
   shout:
     params: {text: "hello"}
     stages:
@@ -87,6 +91,8 @@ def make_project(root: Path, temperature: float = 0.0) -> Path:
             "components/echo.py": COMPONENTS,
             "components/textutil.py": "def transform(text: str) -> str:\n    return text.upper()\n",
             "prompts/rag-answer.v1.yaml": PROMPT,
+            "faultglue.py": "import faulthelper\n\n\ndef triple(n: int) -> int:\n    return faulthelper.FACTOR * n\n",
+            "faulthelper.py": "FACTOR = 3\n",
             "pipelines.yaml": PIPELINES.replace("TEMPERATURE", str(temperature)),
         },
     )

@@ -42,6 +42,17 @@ def test_an_edited_module_that_the_component_imports_is_a_miss(project: Path) ->
     assert statuses(project, "shout")["shout"] == "completed"
 
 
+def test_an_edited_module_that_a_python_call_function_imports_is_a_miss(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("faultglue", "faulthelper"):  # imported from this project, not an earlier test's
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert statuses(project, "glue")["call"] == "completed"
+    assert statuses(project, "glue")["call"] == "cached"
+    edit(project / "faulthelper.py", "FACTOR = 3", "FACTOR = 4")
+    assert statuses(project, "glue")["call"] == "completed"
+
+
 def test_the_module_that_renders_prompts_is_part_of_the_answer_generators_code() -> None:
     # components/prompts.py renders the prompt, but generator.answer is defined in components/generators.py.
     files = code_files("components.generators", (Path(components.__file__).parent,))
