@@ -2,7 +2,7 @@
 
 Each is folded into the cache key, so a changed prompt template, an edited helper module that the component
 imports, or an upgraded library is a miss rather than a stale hit (issue 8). Hashes are kept per process, keyed
-by each file's (mtime, size), so a file edited while the process runs is read again and an unchanged one is not.
+by each file's (mtime, size, inode), so a file edited while the process runs is read again and an unchanged one is not.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _MISSING = "missing"
-_file_hashes: dict[str, tuple[tuple[int, int], str]] = {}
-_file_imports: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {}
+_file_hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
+_file_imports: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {}
+_code_hashes: dict[tuple[str, tuple[Path, ...]], tuple[tuple[tuple[str, tuple[int, int, int] | None], ...], str]] = {}
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
+def _stamp(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def file_hash(path: str | Path) -> str:
@@ -77,12 +78,18 @@ def code_hash(module: str, roots: Iterable[Path]) -> str:
     """One hash of a module's source and of every module it imports, transitively, whose file lies under one of
     ``roots`` (the project and dagwright's components package). Library code is covered by ``library_versions``,
     not here. Empty when the module has no source file."""
+    roots = tuple(roots)
+    known = _code_hashes.get((module, roots))
+    if known is not None and all(_stamp(file) == stamp for file, stamp in known[0]):
+        return known[1]  # no file of the closure changed, so neither did what they import
     found = code_files(module, roots)
     if not found:
         return ""
     h = hashlib.sha256()
     for name in sorted(found):
         h.update(f"{name}\0{file_hash(found[name])}\n".encode())
+    stamps = tuple((file, _stamp(file)) for file in found.values())
+    _code_hashes[(module, roots)] = (stamps, h.hexdigest())
     return h.hexdigest()
 
 
