@@ -1,6 +1,6 @@
 """Stage results stored by cache key, so a re-run reuses them and a crashed run resumes from finished stages.
 
-An entry is data only (flows/execute/codec.py: JSON, arrays as .npy), never a pickle: whoever can write the
+An entry is data only (flows/execute/codec.py: JSON, then the arrays' raw bytes), never a pickle: whoever can write the
 state folder can plant a wrong value at worst, never code that runs when the entry is read. The folder is kept
 under a size cap (``DAGWRIGHT_CACHE_SIZE``, default 1 GB) by evicting the least recently used entries.
 """
