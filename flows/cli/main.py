@@ -231,6 +231,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     project = load(args.file, args.profile, display=args.display)
     store = ResultStore(state_dir(project.root) / "results")
     if args.action == "clear":
+        if args.pipeline:
+            _known_pipeline(args.pipeline, [*project.spec.pipelines, *store.info().pipelines], project.display)
         count, size = store.clear(args.pipeline)
         which = f" of {args.pipeline}" if args.pipeline else ""
         print(f"removed {count} result{'s' if count != 1 else ''}{which} ({_bytes(size)}) from {store.root}")
@@ -242,6 +244,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
     for name, (count, size) in sorted(info.pipelines.items()):
         print(f"  {name or '(unknown)':<24} {count:>6} results  {_bytes(size):>10}")
     return 0
+
+
+def _known_pipeline(name: str, names: list[str], file: str) -> None:
+    """A pipeline of the file, or one whose results are still cached (a since-removed pipeline's)."""
+    from flows.language.load import did_you_mean
+
+    if name not in names:
+        known = ", ".join(sorted({n for n in names if n})) or "(none)"
+        raise ParamError(
+            f"no pipeline '{name}' in {file} or the cache{did_you_mean(name, names)}; pipelines are: {known}"
+        )
 
 
 def _bytes(size: int) -> str:

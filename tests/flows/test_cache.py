@@ -98,6 +98,11 @@ def test_cli_cache_info_and_clear(tmp_path: Path, isolated_home: Path, capsys: p
     out = capsys.readouterr().out
     assert f"{isolated_home / 'results'}: 3 results" in out and "of 1.1 GB" in out
     assert "rag-ingest" in out and "2 results" in out and "rag-query" in out
+    assert main(["-f", file, "cache", "clear", "rag-ingets"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no pipeline 'rag-ingets' in {file} or the cache (did you mean 'rag-ingest'?); "
+        "pipelines are: one, rag-ingest, rag-query\n"
+    )
     assert main(["-f", file, "cache", "clear", "rag-ingest"]) == 0
     assert "removed 2 results of rag-ingest" in capsys.readouterr().out
     assert store.info().pipelines.keys() == {"rag-query"}
