@@ -112,6 +112,12 @@ def _closure(module: str, roots: tuple[Path, ...]) -> Iterator[tuple[str, str]]:
         yield name, file
         package = name if file.endswith("__init__.py") else name.rpartition(".")[0]
         todo.extend(_imports(file, package))
+        todo.extend(_parents(name))  # importing a.b runs a/__init__.py first
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def module_file(name: str, roots: tuple[Path, ...]) -> str | None:
