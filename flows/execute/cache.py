@@ -62,7 +62,8 @@ class ResultStore:
     def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
         self.max_bytes = size_cap() if max_bytes is None else max_bytes
-        self._total: int | None = None  # bytes under root, scanned on the first write, then kept up to date
+        # Bytes under root: scanned on this store's first write (once a run), then kept up to date.
+        self._total: int | None = None
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / key
