@@ -91,7 +91,10 @@ class ResultStore:
         try:
             self._write(self._path(key), data)
         except OSError as exc:
-            log.warning("could not cache the result of stage %s in %s: %s", stage or key[:12], self.root, exc)
+            where, why = stage or key[:12], f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "could not cache the result of stage %s in %s (it stands; not reused): %s", where, self.root, why
+            )
             return False
         if self._total is None:
             self._total = sum(st.st_size for _, st in self.entries())
