@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from flows import __version__
 from flows.entrypoints import skip_empty_pydantic_plugin_scan
-from flows.errors import DagwrightError, ParamError, SpecError
+from flows.errors import DagwrightError, ParamError, SettingError, SpecError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -48,7 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except DagwrightError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ParamError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, ParamError | SettingError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.errors import SettingError
 from flows.execute.codec import Undecodable, Unencodable, dumps, loads
 from flows.execute.hashing import Unhashable, content_hash
 
@@ -38,7 +39,7 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
     unit = match.group(2).upper() if match else ""
     if not match or unit not in _UNITS:
-        raise ValueError(f"{SIZE_ENV}={text!r}: expected a size such as 500MB, 2GB or 1GiB")
+        raise SettingError(f"{SIZE_ENV}={text!r}: expected a size such as 500MB, 2GB or 1GiB, or a number of bytes")
     return int(float(match.group(1)) * _UNITS[unit])
 
 

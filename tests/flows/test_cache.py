@@ -14,6 +14,7 @@ from components.documents import Document
 from components.generators import Answer, Source
 from components.stores.base import IndexReport
 from flows.cli import main
+from flows.errors import SettingError
 from flows.execute.cache import MISS, ResultStore, parse_size
 from flows.execute.codec import Unencodable, dumps, loads
 
@@ -74,8 +75,19 @@ def test_least_recently_used_entries_are_evicted_over_the_cap(tmp_path: Path) ->
 
 def test_sizes_read_as_written() -> None:
     assert parse_size("500MB") == 500_000_000 and parse_size("1GiB") == 1 << 30 and parse_size("123") == 123
-    with pytest.raises(ValueError, match=r"DAGWRIGHT_CACHE_SIZE='lots': expected a size such as 500MB"):
+    with pytest.raises(SettingError, match=r"DAGWRIGHT_CACHE_SIZE='lots': expected a size such as 500MB"):
         parse_size("lots")
+
+
+def test_an_invalid_size_setting_is_an_error_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGWRIGHT_CACHE_SIZE", "1 zillion")
+    (tmp_path / "pipelines.yaml").write_text(PIPELINES)
+    assert main(["-f", str(tmp_path / "pipelines.yaml"), "cache", "info"]) == 2
+    assert capsys.readouterr().err == (
+        "error: DAGWRIGHT_CACHE_SIZE='1 zillion': expected a size such as 500MB, 2GB or 1GiB, or a number of bytes\n"
+    )
 
 
 PIPELINES = """
