@@ -68,7 +68,7 @@ def load_corpus(limit: int) -> list[Any]:
     folder = Path(tempfile.mkdtemp(prefix="dagwright-peer-corpus-"))
     for i, text in enumerate((lee_documents() + lee_background())[:limit]):
         (folder / f"doc{i:03d}.txt").write_text(text)
-    return FileLoader(FileLoader.Params(path=str(folder))).run()
+    return FileLoader(FileLoader.Params(path=str(folder), allowed_roots=[str(folder)])).run()
 
 
 def dagwright_runner(documents: list[Any], stores: Path, checks: bool) -> Callable[[], int]:

@@ -61,7 +61,7 @@ def bench_ingest() -> None:
         f"  store: {{uses: store.chroma, with: {{path: '{folder / 'chroma'}', collection: ingest}}}}\n"
         "  minilm: {uses: embedding.onnx, with: {cache: false}}\n"
         "pipelines:\n  ingest:\n    stages:\n"
-        f"      load: {{uses: loader.files, with: {{path: '{corpus}'}}}}\n"
+        f"      load: {{uses: loader.files, with: {{path: '{corpus}', allowed_roots: ['{corpus}']}}}}\n"
         "      chunk: {uses: chunker.sections, with: {chunk_size: 254, overlap: 32},\n"
         "              inputs: {documents: load.output}}\n"
         "      embed: {uses: embedder.documents, inputs: {documents: chunk.output}}\n"
@@ -81,7 +81,7 @@ def bench_ingest() -> None:
     texts = [
         c.content
         for c in SectionChunker(SectionChunker.Params(chunk_size=254, overlap=32)).run(
-            FileLoader(FileLoader.Params(path=str(corpus))).run()
+            FileLoader(FileLoader.Params(path=str(corpus), allowed_roots=[str(corpus)])).run()
         )
     ]
     started = time.perf_counter()

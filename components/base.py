@@ -68,6 +68,11 @@ class ComponentError(Exception):
     """A component's definition is invalid (missing type hints, a bad name...)."""
 
 
+class PermanentError(Exception):
+    """A failure that would fail the same way on every attempt (a missing folder, a refused path, an empty
+    store). Components raise a subclass for deterministic failures; the engine never retries one."""
+
+
 @dataclass(frozen=True)
 class Port:
     """One input or output of a component: its name, type and (for inputs) whether it must be wired."""

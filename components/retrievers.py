@@ -18,9 +18,10 @@ from typing import Any
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, PermanentError
 from components.documents import Document
-from components.stores.base import StoreRef, VectorStore
+from components.resources import ResourceProvider
+from components.stores.base import StoreError, StoreRef, VectorStore
 
 DEFAULT_SCORE_THRESHOLD = 0.3
 
@@ -35,6 +36,22 @@ class DenseParams(RetrieverParams):
     score_threshold: float = Field(
         DEFAULT_SCORE_THRESHOLD, ge=-1, le=1, description="Drop passages whose cosine similarity is below this."
     )
+
+
+class EmptyStoreError(StoreError, PermanentError):
+    """A retriever's store holds no chunks (never ingested, or another collection): no question can be answered
+    from it, and asking again will not change that."""
+
+
+def nonempty_store(resources: ResourceProvider, name: str) -> VectorStore:
+    """The store resource ``name``; an EmptyStoreError when it holds nothing, rather than an answer that says it
+    found nothing, which reads as if the documents did not cover the question."""
+    store = resources.get(name, VectorStore)
+    with store.errors("count"):
+        empty = store.count() == 0
+    if empty:
+        raise EmptyStoreError(f"store '{name}' is empty: run rag-ingest (or the pipeline that writes to it) first")
+    return store
 
 
 def _with_relevance(doc: Document, relevance: float, score: float) -> Document:
@@ -58,7 +75,7 @@ class DenseRetriever(Component[DenseParams]):
 
     def run(self, vector: list[float], top_k: int | None = None) -> list[Document]:
         p = self.params
-        store = self.resources.get(p.store, VectorStore)
+        store = nonempty_store(self.resources, p.store)
         with store.errors("search"):
             hits = store.search(vector, top_k or p.top_k, p.filters or None)
         return [_with_relevance(d, d.score or 0.0, d.score or 0.0) for d in hits if (d.score or 0) >= p.score_threshold]
@@ -184,7 +201,7 @@ class BM25Retriever(Component[BM25Params]):
 
     def run(self, query: str, top_k: int | None = None) -> list[Document]:
         p = self.params
-        index = bm25_index(self.resources.get(p.store, VectorStore), p.filters, p.k1, p.b)
+        index = bm25_index(nonempty_store(self.resources, p.store), p.filters, p.k1, p.b)
         return [_with_relevance(d, s, s) for d, s in index.top(query, top_k or p.top_k)]
 
 
@@ -213,7 +230,7 @@ class HybridRetriever(Component[HybridParams]):
         import numpy as np
 
         p = self.params
-        store = self.resources.get(p.store, VectorStore)
+        store = nonempty_store(self.resources, p.store)
         with store.errors("search"):
             dense = store.search(vector, p.candidates, p.filters or None)
         keyword = bm25_index(store, p.filters, p.k1, p.b).top(query, p.candidates)

@@ -24,6 +24,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def project_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in tmp_path, as a run works in its project folder: loader.files reads only under the project root
+    (its default allowed_roots), and these tests keep the files they load in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def write_pipelines(tmp_path: Path):
     """Write a pipelines.yaml (dedented) into a fresh project folder and return its path."""
 

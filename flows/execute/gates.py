@@ -142,7 +142,7 @@ def _observed(result: Mapping[str, Any], success: bool) -> str:
     if "observed_value" in result:
         return f"observed {result['observed_value']}"
     count, total = result.get("unexpected_count", 0), result.get("element_count", 0)
-    sample = [str(v)[:40] for v in (result.get("partial_unexpected_list") or [])[:3]]
+    sample = [str(v)[:80] for v in (result.get("partial_unexpected_list") or [])[:3]]
     text = f"{count} of {total} rows unexpected"
     return text + (f", e.g. {sample}" if sample and not success else "")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import components
-from components.base import Component, ComponentParams, split_outputs
+from components.base import Component, ComponentParams, PermanentError, split_outputs
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key
 from flows.execute.dependencies import code_hash, files_hash, library_versions
@@ -77,10 +77,11 @@ def describe_error(exc: BaseException) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """Retries are for flaky infrastructure. A failed data-quality gate fails the same way every time, and so do
-    params or resource settings that are invalid once filled in (a missing environment variable)."""
+    params or resource settings that are invalid once filled in (a missing environment variable), and a
+    component's deterministic failures, which it marks as a ``PermanentError`` (a missing folder, a refused path)."""
     from flows.execute.gates import GateFailed
 
-    return not isinstance(exc, GateFailed | StageParamsError)
+    return not isinstance(exc, GateFailed | StageParamsError | PermanentError)
 
 
 class Reporter(Protocol):

@@ -85,6 +85,13 @@ BUILTINS: dict[str, Builtin] = {
         True,
         "characters of each text between min (default 1) and max",
     ),
+    "readable": Builtin(
+        ("documents",),
+        NoArgs,
+        lambda a: [("ExpectColumnValuesToBeNull", {"column": "meta.error"})],
+        True,
+        "the loader could read each file (no `error` in meta; its value is the reason)",
+    ),
     "unique_ids": Builtin(
         ("documents",),
         NoArgs,

@@ -124,6 +124,7 @@ def mixed_project(root: Path) -> tuple[Path, dict[str, object]]:
     return root / "pipelines.yaml", {"sources": [str(root / "texts/a.txt")], "folder": str(root / "notes")}
 
 
+@pytest.mark.usefixtures("project_in_tmp_path")  # loader.files reads under the project root
 def test_haystack_and_dagwright_components_run_in_one_pipeline(execute: Runner, tmp_path: Path) -> None:  # noqa: F811
     path, params = mixed_project(tmp_path / "proj")
     plan = plan_pipeline(load(path), "p")

@@ -41,7 +41,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
 
 def chunks_of(folder: Path) -> list[Document]:
-    docs = FileLoader(FileLoader.Params(path=str(folder))).run()
+    docs = FileLoader(FileLoader.Params(path=str(folder), allowed_roots=[str(folder)])).run()
     chunks = SectionChunker(SectionChunker.Params(chunk_size=64, overlap=8)).run(docs)
     vectors = open_resource(OnnxEmbedding).vectors([c.content for c in chunks])
     return [dataclasses.replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]
@@ -143,6 +143,7 @@ import sys, time
 from pathlib import Path
 from components.resources import ResourceContext
 from components.stores.chroma import ChromaStore
+
 backend = ChromaStore(ChromaStore.Params(path=sys.argv[1], collection="shared"), ResourceContext(Path(), Path()))
 backend.open()
 print("ready", flush=True)

@@ -139,6 +139,7 @@ def test_a_failed_stage_reports_the_time_its_attempts_took(execute: Runner, plan
     assert failed.seconds >= 0.4  # both attempts, not only the last one
 
 
+@pytest.mark.usefixtures("project_in_tmp_path")  # loader.files reads under the project root
 def test_a_failed_gate_is_not_retried(execute: Runner, plan_of, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -332,6 +333,7 @@ def test_dataclass_outputs_become_separate_ports(execute: Runner, plan_of) -> No
     assert execute(plan).output("evens") == 6
 
 
+@pytest.mark.usefixtures("project_in_tmp_path")  # loader.files reads under the project root
 def test_missing_environment_variable_fails_the_stage_without_printing_values(
     execute: Runner, plan_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

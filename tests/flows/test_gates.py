@@ -16,6 +16,9 @@ from tests.helpers.files import write_tree
 from tests.helpers.pipelines import FN
 from tests.helpers.resources import open_resource
 
+# loader.files reads only under the project root (the working folder of a run); these tests load from tmp_path.
+pytestmark = pytest.mark.usefixtures("project_in_tmp_path")
+
 INGEST = """
 resources:
   gated: {{uses: store.chroma, with: {{path: "{store}", collection: gated}}}}
@@ -83,7 +86,7 @@ def test_clean_data_passes_every_default_gate_and_is_indexed(plan_of, tmp_path: 
     result = run_local(ingest_plan(plan_of, tmp_path, docs))
     assert result.ok, result.error
     checked = {s: [r.check for g in result.stages[s].gates for r in g.results] for s in ("load", "chunk", "embed")}
-    assert checked["load"] == ["count(min=1)", "text_length(min=1)", "unique_ids"]
+    assert checked["load"] == ["readable", "count(min=1)", "text_length(min=1)", "unique_ids"]
     assert checked["embed"] == ["finite_embeddings", "embedding_norm(min=0.99, max=1.01)"]
     assert indexed(tmp_path) == result.stages["chunk"].rows_out
 
@@ -155,7 +158,7 @@ def test_quarantine_keeps_the_good_rows_and_files_the_bad_with_reasons(
     result = run_local(ingest_plan(plan_of, tmp_path, docs, on_fail="quarantine"))
     assert result.ok, result.error
     [report] = result.stages["load"].gates
-    assert [r.action for r in report.results] == ["passed", "quarantined", "passed"]
+    assert [r.action for r in report.results] == ["passed", "passed", "quarantined", "passed"]
     quarantined = Path(report.quarantined["output"])
     assert quarantined.is_relative_to(isolated_home / "quarantine" / "p")
     [row] = [json.loads(line) for line in quarantined.read_text().splitlines()]
@@ -195,7 +198,7 @@ def test_warn_records_the_failure_and_lets_the_run_finish(plan_of, tmp_path: Pat
         """)
     result = run_local(plan)
     assert result.ok and result.output("count") == 3  # nothing was removed
-    assert [r.action for r in result.stages["load"].gates[0].results] == ["passed", "warned", "passed"]
+    assert [r.action for r in result.stages["load"].gates[0].results] == ["passed", "passed", "warned", "passed"]
 
 
 def test_checks_false_turns_off_the_defaults(plan_of, docs: Path) -> None:

@@ -119,6 +119,7 @@ def test_bad_flow_parameter_is_rejected_before_any_stage(prefect_api: str, plan_
     assert not results
 
 
+@pytest.mark.usefixtures("project_in_tmp_path")  # loader.files reads under the project root
 def test_gate_reports_are_task_run_artifacts_and_a_failed_gate_fails_the_flow(
     prefect_api: str, plan_of, tmp_path: Path
 ) -> None:
@@ -158,6 +159,7 @@ def test_gate_reports_are_task_run_artifacts_and_a_failed_gate_fails_the_flow(
     assert table.type == "table" and table.task_run_id == load_run.id
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert [(r["check"], r["action"]) for r in rows] == [
+        ("readable", "passed"),
         ("count(min=1)", "passed"),
         ("text_length(min=1)", "stopped"),
         ("unique_ids", "passed"),
