@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import sys
 import threading
 import time
 import traceback
@@ -13,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import components
 from components.base import Component, ComponentParams, PermanentError, split_outputs
 from flows.errors import StageFailed, StageTimeout
-from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
+from flows.execute.cache import MISS, ResultStore, cache_key
+from flows.execute.dependencies import code_hash, files_hash, library_versions
 from flows.execute.secrets import ScrubbedError, Secrets, scrub_gate, scrub_result, secrets_of_run
 from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
@@ -166,9 +167,10 @@ def _cached_or_run(
 ) -> tuple[Status, dict[str, Any]]:
     provider = ctx.provider
     assert provider is not None  # set in RunContext.__post_init__
-    store = ctx.store if stage.cacheable and not ctx.dry_run else None
+    cached_stage = stage.cacheable and stage.component.deterministic(params) and not ctx.dry_run
+    store = ctx.store if cached_stage else None
     uses = used_identities(stage.resources, provider)
-    key = _key(stage, params, inputs, uses) if store is not None else None
+    key = _key(stage, params, inputs, uses, ctx.plan.project_root) if store is not None else None
     if store is not None and key is not None:
         cached = store.get(key)
         if cached is not MISS:
@@ -176,7 +178,7 @@ def _cached_or_run(
     component = provider.session.instance(stage.component, params, provider, uses)
     outputs = split_outputs(stage.ports, _call_run(component, inputs))
     if store is not None and key is not None:
-        store.put(key, outputs)
+        store.put(key, outputs, pipeline=ctx.plan.name, stage=stage.id)
     return "completed", outputs
 
 
@@ -210,16 +212,33 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
 
 
 def _key(
-    stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any], resources: Mapping[str, str]
+    stage: PlannedStage,
+    params: ComponentParams,
+    inputs: dict[str, Any],
+    resources: Mapping[str, str],
+    project_root: Path,
 ) -> str | None:
-    """The stage's cache key: its component and params, its inputs' content, and the identity (type and
-    settings, secrets hashed) of each resource it uses, so the same stage on another store or model is a miss."""
+    """The stage's cache key: its component and params, its inputs' content, the identity (type and settings,
+    secrets hashed) of each resource it uses, the source of its module and of the project modules that module
+    imports, the files it reads by reference (prompts) and the versions of the libraries it declares."""
     cls = stage.component
-    module = sys.modules.get(cls.__module__)
-    code = source_hash(getattr(module, "__file__", None)) + cls.fingerprint(params)
+    roots = code_roots(project_root)
+    code = "".join(code_hash(module, roots) for module in cls.code_modules(params)) + cls.fingerprint(params)
     return cache_key(
-        component=cls.name, version=cls.version, code=code, params=params, inputs=inputs, resources=resources
+        component=cls.name,
+        version=cls.version,
+        code=code,
+        params=params,
+        inputs=inputs,
+        resources=resources,
+        files=files_hash(cls.referenced_files(params, project_root), project_root),
+        libraries=library_versions(cls.libraries),
     )
+
+
+def code_roots(project_root: Path) -> tuple[Path, ...]:
+    """Where the modules whose source is part of a key live: the project and dagwright's components package."""
+    return (project_root, Path(components.__file__).parent)
 
 
 def _result(
