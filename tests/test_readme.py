@@ -75,3 +75,43 @@ def test_the_resource_example_runs_as_written(tmp_path) -> None:
     run_local(plan, {"row": {"n": 2}}).raise_for_status()
     close_session()
     assert (root / "out" / "ledger.jsonl").read_text().splitlines() == ['{"n": 1}', '{"n": 2}']
+
+
+def test_the_cache_hooks_example_runs_as_written(tmp_path, monkeypatch) -> None:
+    """The README's component with cache hooks: an edited referenced file is a miss, a shuffle is never cached."""
+    from flows.execute.local import run_local
+    from flows.execute.session import close_session
+    from flows.language.load import load
+    from flows.plan.planner import plan_pipeline
+    from tests.helpers.files import write_tree
+
+    blocks = re.finditer(r"^```python\n(.*?)^```$", README, re.S | re.M)
+    [code] = [m.group(1) for m in blocks if "class Gloss(" in m.group(1)]
+    pipelines = """
+        pipelines:
+          p:
+            params: {text: "a cache key", shuffle: false}
+            stages:
+              gloss: {uses: text.gloss, with: {shuffle: "${params.shuffle}"}, inputs: {text: "${params.text}"}}
+    """
+    root = write_tree(
+        tmp_path / "project",
+        {
+            "components/__init__.py": "",
+            "components/gloss.py": code,
+            "glossary.txt": "cache: kept results\nkey: what names them\n",
+            "pipelines.yaml": textwrap.dedent(pipelines),
+        },
+    )
+    monkeypatch.chdir(root)
+    plan = plan_pipeline(load(root / "pipelines.yaml"), "p")
+    try:
+        status = [run_local(plan).raise_for_status().stages["gloss"].status for _ in range(2)]
+        (root / "glossary.txt").write_text("cache: results kept for reuse\n")
+        edited = run_local(plan).raise_for_status()
+        assert [*status, edited.stages["gloss"].status] == ["completed", "cached", "completed"]
+        assert edited.output("gloss") == ["cache: results kept for reuse"]
+        shuffled = [run_local(plan, {"shuffle": True}).stages["gloss"].status for _ in range(2)]
+        assert shuffled == ["completed", "completed"]
+    finally:
+        close_session()

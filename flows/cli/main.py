@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from flows import __version__
 from flows.entrypoints import skip_empty_pydantic_plugin_scan
-from flows.errors import DagwrightError, ParamError, SpecError
+from flows.errors import DagwrightError, ParamError, SettingError, SpecError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -48,7 +48,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except DagwrightError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ParamError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, ParamError | SettingError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -135,6 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--types", action="store_true", help="list the registered resource types instead")
     p.set_defaults(command=cmd_resources)
 
+    p = sub.add_parser("cache", help="the result cache: `cache info`, `cache clear [PIPELINE]`")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("pipeline", nargs="?", help="clear only this pipeline's results")
+    p.set_defaults(command=cmd_cache)
+
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
     p = sub.add_parser("components", help="list components with params and ports")
     p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
@@ -217,6 +222,50 @@ def cmd_resources(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Entries and bytes of the result cache (per pipeline), or remove them."""
+    from flows.execute.cache import ResultStore
+    from flows.execute.session import state_dir
+    from flows.language.load import load
+
+    project = load(args.file, args.profile, display=args.display)
+    store = ResultStore(state_dir(project.root) / "results")
+    if args.action == "clear":
+        if args.pipeline:
+            _known_pipeline(args.pipeline, [*project.spec.pipelines, *store.info().pipelines], project.display)
+        count, size = store.clear(args.pipeline)
+        which = f" of {args.pipeline}" if args.pipeline else ""
+        print(f"removed {count} result{'s' if count != 1 else ''}{which} ({_bytes(size)}) from {store.root}")
+        return 0
+    if args.pipeline:
+        raise ParamError("`cache info` takes no pipeline; it lists every pipeline's results")
+    info = store.info()
+    print(f"{store.root}: {info.entries} results, {_bytes(info.bytes)} of {_bytes(store.max_bytes)}")
+    for name, (count, size) in sorted(info.pipelines.items()):
+        print(f"  {name or '(unknown)':<24} {count:>6} results  {_bytes(size):>10}")
+    return 0
+
+
+def _known_pipeline(name: str, names: list[str], file: str) -> None:
+    """A pipeline of the file, or one whose results are still cached (a since-removed pipeline's)."""
+    from flows.language.load import did_you_mean
+
+    if name not in names:
+        known = ", ".join(sorted({n for n in names if n})) or "(none)"
+        raise ParamError(
+            f"no pipeline '{name}' in {file} or the cache{did_you_mean(name, names)}; pipelines are: {known}"
+        )
+
+
+def _bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     for name, plan in _plans(args).items():
         p = plan.pipeline
@@ -285,11 +334,11 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
 
     where = configure_prefect(plan.project_root, verbose=args.verbose)
     print(f"running {plan.name} as a Prefect flow on {where}", flush=True)
-    from flows.prefect.executor import build_flow
+    from flows.prefect.executor import build_flow, flow_arguments
 
     results: list[Any] = []
     flow = build_flow(plan, ConsoleReporter(verbose=args.verbose), results, use_cache=not args.no_cache)
-    state = flow(**params, return_state=True)
+    state = flow(**flow_arguments(plan, params), return_state=True)
     if not results:  # the flow failed before running any stage (e.g. the server went away)
         raise DagwrightError(f"flow run of '{plan.name}' ended {state.name}: {state.message}")
     run_id = getattr(state.state_details, "flow_run_id", None)
@@ -317,12 +366,15 @@ def configure_prefect(project_root: Path, *, verbose: bool) -> str:
 
 def _finish(plan: Any, result: Any) -> int:
     from flows.execute.report import summary_markdown
+    from flows.execute.secrets import secrets_of_run
 
-    print(summary_markdown(result).replace("**", ""))
+    secrets = secrets_of_run(plan, result.params)
+    # Only the name is bold: a blanket replace of "**" would also eat into a masked "***".
+    print(secrets.scrub(summary_markdown(result).replace(f"**{result.pipeline}**", result.pipeline, 1)))
     for stage in plan.stages:
         if not plan.downstream(stage.id) and result.stages[stage.id].outputs:
             for port, value in result.stages[stage.id].outputs.items():
-                print(present(f"{stage.id}.{port}", value))
+                print(secrets.scrub(present(f"{stage.id}.{port}", value)))
     return 0 if result.ok else EXIT_FAILED
 
 
@@ -384,7 +436,7 @@ def cmd_components(args: argparse.Namespace) -> int:
     return 0
 
 
-_NOTHING_TO_FINALIZE = {cmd_validate, cmd_list, cmd_show, cmd_schema, cmd_components}
+_NOTHING_TO_FINALIZE = {cmd_validate, cmd_list, cmd_show, cmd_schema, cmd_components, cmd_cache}
 
 if __name__ == "__main__":  # pragma: no cover
     entry()

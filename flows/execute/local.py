@@ -28,6 +28,7 @@ from flows.execute.runtime import (
     is_retryable,
     seconds_since,
 )
+from flows.execute.secrets import Secrets, scrubbed_exception, scrubbed_logs
 from flows.plan.planner import Plan, PlannedStage
 
 
@@ -46,7 +47,8 @@ def run_local(
     bound = plan.bind_params(params or {})
     store = (store or default_store(plan)) if use_cache else None
     ctx = RunContext(plan, bound, store, reporter or NullReporter(), dry_run=dry_run)
-    results, first_error = _Scheduler(plan, ctx, max_workers).run()
+    with scrubbed_logs(ctx.secrets or Secrets()):
+        results, first_error = _Scheduler(plan, ctx, max_workers).run()
     ordered = {s.id: results[s.id] for s in plan.stages}
     return RunResult(plan.name, bound, ordered, time.perf_counter() - started, first_error)
 
@@ -64,8 +66,9 @@ def run_stage_with_retries(stage: PlannedStage, ctx: RunContext, upstream: Mappi
         except Exception as exc:
             elapsed += seconds_since(started, failure_gates(exc))
             if attempt == attempts or not is_retryable(exc):
-                return failed_result(stage.id, exc, seconds=elapsed, attempts=attempt)
-            ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
+                return failed_result(stage.id, exc, seconds=elapsed, attempts=attempt, secrets=ctx.secrets)
+            shown = scrubbed_exception(exc, ctx.secrets or Secrets(), retryable=True)
+            ctx.reporter.stage_retrying(stage.id, attempt, shown, policies.retry_delay or 0.0)
             time.sleep(policies.retry_delay or 0.0)
     raise AssertionError("unreachable")  # pragma: no cover
 

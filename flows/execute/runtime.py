@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import sys
 import threading
 import time
 import traceback
@@ -13,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import components
 from components.base import Component, ComponentParams, PermanentError, split_outputs
 from flows.errors import StageFailed, StageTimeout
-from flows.execute.cache import MISS, ResultStore, cache_key, source_hash
+from flows.execute.cache import MISS, ResultStore, cache_key
+from flows.execute.dependencies import code_hash, files_hash, library_versions
+from flows.execute.secrets import ScrubbedError, Secrets, scrub_gate, scrub_result, secrets_of_run
 from flows.execute.session import Provider, provider_for, state_dir, used_identities
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
@@ -49,9 +51,12 @@ class StageResult:
         return sum(g.load_seconds for g in self.gates)
 
 
-def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: int) -> StageResult:
-    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report."""
-    return StageResult(
+def failed_result(
+    stage: str, exc: BaseException, *, seconds: float, attempts: int, secrets: Secrets | None = None
+) -> StageResult:
+    """The result of a stage whose last attempt raised ``exc``; a failed gate brings its report. Its text (error,
+    traceback, gate observations) has the run's ``secrets`` masked: it is what every reporter shows."""
+    result = StageResult(
         stage,
         "failed",
         seconds=seconds,
@@ -61,6 +66,7 @@ def failed_result(stage: str, exc: BaseException, *, seconds: float, attempts: i
         exception=exc,
         traceback="".join(traceback.format_exception(exc)),
     )
+    return scrub_result(result, secrets) if secrets else result
 
 
 def failure_gates(exc: BaseException) -> list[Any]:
@@ -71,6 +77,8 @@ def failure_gates(exc: BaseException) -> list[Any]:
 
 
 def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ScrubbedError):  # its message already starts with the original's type name
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -80,6 +88,8 @@ def is_retryable(exc: BaseException) -> bool:
     component's deterministic failures, which it marks as a ``PermanentError`` (a missing folder, a refused path)."""
     from flows.execute.gates import GateFailed
 
+    if isinstance(exc, ScrubbedError):
+        return exc.retryable
     return not isinstance(exc, GateFailed | StageParamsError | PermanentError)
 
 
@@ -110,10 +120,13 @@ class RunContext:
     gate_hook: Any = None  # called with (stage, report) after each gate; the Prefect executor publishes artifacts
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex())
     provider: Provider | None = None  # the plan's resources; the process's session when not given
+    secrets: Secrets | None = None  # what its messages must never show; read from the plan and params if not given
 
     def __post_init__(self) -> None:
         if self.provider is None:
             self.provider = provider_for(self.plan)
+        if self.secrets is None:
+            self.secrets = secrets_of_run(self.plan, self.params)
 
     @property
     def quarantine_dir(self) -> Path:
@@ -154,9 +167,10 @@ def _cached_or_run(
 ) -> tuple[Status, dict[str, Any]]:
     provider = ctx.provider
     assert provider is not None  # set in RunContext.__post_init__
-    store = ctx.store if stage.cacheable and not ctx.dry_run else None
+    cached_stage = stage.cacheable and stage.component.deterministic(params) and not ctx.dry_run
+    store = ctx.store if cached_stage else None
     uses = used_identities(stage.resources, provider)
-    key = _key(stage, params, inputs, uses) if store is not None else None
+    key = _key(stage, params, inputs, uses, ctx.plan.project_root) if store is not None else None
     if store is not None and key is not None:
         cached = store.get(key)
         if cached is not MISS:
@@ -164,7 +178,7 @@ def _cached_or_run(
     component = provider.session.instance(stage.component, params, provider, uses)
     outputs = split_outputs(stage.ports, _call_run(component, inputs))
     if store is not None and key is not None:
-        store.put(key, outputs)
+        store.put(key, outputs, pipeline=ctx.plan.name, stage=stage.id)
     return "completed", outputs
 
 
@@ -186,8 +200,11 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
         values, report = apply_gate(stage, direction, values, ctx.quarantine_dir, validator)
     except GateFailed as failed:
         if ctx.gate_hook:
-            ctx.gate_hook(stage, failed.report)
+            ctx.gate_hook(stage, scrub_gate(failed.report, ctx.secrets or Secrets()))
         raise
+    # Observations quote the data (`e.g. ['value']`): what the result keeps, reporters show and the hook publishes
+    # has the run's secrets masked.
+    report = scrub_gate(report, ctx.secrets or Secrets())
     gates.append(report)
     if ctx.gate_hook:
         ctx.gate_hook(stage, report)
@@ -195,16 +212,33 @@ def _gate(stage: PlannedStage, ctx: RunContext, direction: str, values: dict[str
 
 
 def _key(
-    stage: PlannedStage, params: ComponentParams, inputs: dict[str, Any], resources: Mapping[str, str]
+    stage: PlannedStage,
+    params: ComponentParams,
+    inputs: dict[str, Any],
+    resources: Mapping[str, str],
+    project_root: Path,
 ) -> str | None:
-    """The stage's cache key: its component and params, its inputs' content, and the identity (type and
-    settings, secrets hashed) of each resource it uses, so the same stage on another store or model is a miss."""
+    """The stage's cache key: its component and params, its inputs' content, the identity (type and settings,
+    secrets hashed) of each resource it uses, the source of its module and of the project modules that module
+    imports, the files it reads by reference (prompts) and the versions of the libraries it declares."""
     cls = stage.component
-    module = sys.modules.get(cls.__module__)
-    code = source_hash(getattr(module, "__file__", None)) + cls.fingerprint(params)
+    roots = code_roots(project_root)
+    code = "".join(code_hash(module, roots) for module in cls.code_modules(params)) + cls.fingerprint(params)
     return cache_key(
-        component=cls.name, version=cls.version, code=code, params=params, inputs=inputs, resources=resources
+        component=cls.name,
+        version=cls.version,
+        code=code,
+        params=params,
+        inputs=inputs,
+        resources=resources,
+        files=files_hash(cls.referenced_files(params, project_root), project_root),
+        libraries=library_versions(cls.libraries),
     )
+
+
+def code_roots(project_root: Path) -> tuple[Path, ...]:
+    """Where the modules whose source is part of a key live: the project and dagwright's components package."""
+    return (project_root, Path(components.__file__).parent)
 
 
 def _result(

@@ -26,6 +26,7 @@ from components.base import Component, ComponentParams
 from components.resources import Resource, ResourceContext
 from flows.errors import DagwrightError
 from flows.execute.hashing import content_hash
+from flows.execute.secrets import Secrets
 from flows.language.refs import mentions_env
 from flows.plan.planner import Plan
 from flows.plan.resources import PlannedResource
@@ -51,6 +52,7 @@ class Session:
         self._lock = threading.RLock()
         self._opening: dict[str, threading.Lock] = {}
         self._open: dict[str, Resource[Any]] = {}  # identity -> open resource, in opening order
+        self._secrets = Secrets()  # the env-read settings of the open resources, masked in close() warnings
         self._instances: dict[tuple[Any, ...], Component[Any]] = {}
         self._kept: dict[str, Any] = {}
 
@@ -70,6 +72,7 @@ class Session:
             _open(resource, planned)
             with self._lock:
                 self._open[identity] = resource
+                self._secrets += Secrets.of(secret_values(planned, settings))
             return resource
 
     def instance(
@@ -101,7 +104,8 @@ class Session:
             try:
                 item.close()
             except Exception as exc:  # one that cannot close cleanly must not hide the run's outcome
-                log.warning("closing %s failed: %s: %s", item.name, type(exc).__name__, exc)
+                reason = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
+                log.warning("closing %s failed: %s", item.name, reason)
 
 
 def open_instance(cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:
@@ -117,7 +121,7 @@ def _open(resource: Resource[Any], planned: PlannedResource) -> None:
     except Exception as exc:
         # Drivers quote their connection string in errors (psycopg: `missing "=" after "user:password@host"`):
         # the settings read from the environment are masked, and the driver's own exception is not chained.
-        reason = mask(f"{type(exc).__name__}: {exc}", secret_values(planned, resource.params))
+        reason = Secrets.of(secret_values(planned, resource.params)).scrub(f"{type(exc).__name__}: {exc}")
         raise ResourceError(f"resource '{planned.name}' ({planned.uses}) could not open: {reason}") from None
 
 
@@ -125,12 +129,6 @@ def secret_values(planned: PlannedResource, settings: ComponentParams) -> list[s
     """The resolved values of the settings that came from `${env:...}`, longest first."""
     found = [str(getattr(settings, name)) for name, raw in planned.with_.items() if mentions_env(raw)]
     return sorted({v for v in found if v}, key=len, reverse=True)
-
-
-def mask(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def resolve_resource(planned: PlannedResource) -> tuple[str, ComponentParams]:

@@ -39,7 +39,10 @@ def coerce(pipeline: str, name: str, param: Param, value: Any, *, from_text: boo
         _check_type(param.type, typed)
         _check_bounds(param, typed)
     except ValueError as exc:
-        raise ParamError(f"pipeline '{pipeline}', param '{name}': {exc}") from None
+        reason = str(exc)
+        if param.secret:  # its value is not shown, even when it is the wrong one
+            reason = reason.replace(str(value), "***")
+        raise ParamError(f"pipeline '{pipeline}', param '{name}': {reason}") from None
     return float(typed) if param.type == "number" else typed
 
 

@@ -79,6 +79,11 @@ class Param(Strict):
     enum: list[Any] | None = Field(None, description="The only values allowed.")
     minimum: float | None = None
     maximum: float | None = None
+    secret: bool = Field(
+        False,
+        description="Never shown: masked in every message, log and artifact of a run, and a password field in "
+        "the Prefect run form. A secret is a string given at run time, so it has no default.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +91,14 @@ class Param(Strict):
         if isinstance(value, dict) or value is None:
             return value if value is not None else {}
         return {"type": infer_param_type(value), "default": value}
+
+    @model_validator(mode="after")
+    def _secret_given_at_run_time(self) -> Param:
+        if self.secret and self.type != "string":
+            raise ValueError(f"a secret param is a string, not {self.type}")
+        if self.secret and not self.required:
+            raise ValueError("a secret param has no default (secrets never go in the YAML); pass it when running")
+        return self
 
     @property
     def required(self) -> bool:

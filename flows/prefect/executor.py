@@ -29,6 +29,7 @@ from flows.execute.runtime import (
     is_retryable,
     seconds_since,
 )
+from flows.execute.secrets import Secrets, scrubbed_exception, scrubbed_logs
 from flows.plan.planner import Plan, PlannedStage
 
 ENTRYPOINT_MODULE = "flows.prefect.entrypoints"
@@ -51,7 +52,7 @@ def build_flow(
         from prefect.states import Failed
 
         try:
-            result = run_plan_in_flow(plan, copy.deepcopy(arguments), reporter, use_cache=use_cache)
+            result = run_plan_in_flow(plan, _revealed(copy.deepcopy(arguments)), reporter, use_cache=use_cache)
         except ParamError as exc:  # e.g. a value typed in the UI's run form: a reason, not a traceback
             return Failed(message=str(exc))
         if results is not None:
@@ -75,7 +76,7 @@ def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callab
     namespace: dict[str, Any] = {"_body": body}
     required, optional = [], []
     for i, (name, param) in enumerate(plan.pipeline.params.items()):
-        namespace[f"_type{i}"] = param.python_type
+        namespace[f"_type{i}"] = _secret_type() if param.secret else param.python_type
         if param.required:
             required.append(f"{name}: _type{i}")
         else:
@@ -90,6 +91,28 @@ def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callab
     return fn
 
 
+def _secret_type() -> type:
+    """A secret param's flow parameter type: Prefect shows it as a password field and stores it masked."""
+    from pydantic import SecretStr
+
+    return SecretStr
+
+
+def flow_arguments(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
+    """The flow's arguments for bound ``params``: a secret one wrapped, so Prefect stores the run's parameter
+    masked ('**********') rather than in clear."""
+    from pydantic import SecretStr
+
+    secret = {n for n, p in plan.pipeline.params.items() if p.secret}
+    return {k: SecretStr(v) if k in secret and isinstance(v, str) else v for k, v in params.items()}
+
+
+def _revealed(arguments: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import SecretStr
+
+    return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in arguments.items()}
+
+
 def run_plan_in_flow(
     plan: Plan, arguments: dict[str, Any], reporter: Reporter | None, *, use_cache: bool = True
 ) -> RunResult:
@@ -102,10 +125,11 @@ def run_plan_in_flow(
     ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter), gate_hook=publish_gate)
     futures: dict[str, Any] = {}
     attempts = _Attempts()
-    for stage in plan.stages:
-        upstream = {u: futures[u] for u in stage.upstream}
-        futures[stage.id] = _stage_task(stage, ctx, attempts).submit(upstream)
-    stages = {sid: _collect(sid, future, ctx, attempts) for sid, future in futures.items()}
+    with scrubbed_logs(ctx.secrets or Secrets()):
+        for stage in plan.stages:
+            upstream = {u: futures[u] for u in stage.upstream}
+            futures[stage.id] = _stage_task(stage, ctx, attempts).submit(upstream)
+        stages = {sid: _collect(sid, future, ctx, attempts) for sid, future in futures.items()}
     failed = next((r for r in stages.values() if r.status == "failed"), None)
     error = StageFailed(plan.name, failed.stage, failed.error or "") if failed else None
     result = RunResult(plan.name, bound, stages, time.perf_counter() - started, error)
@@ -144,14 +168,21 @@ def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: _Attempts) -> An
             result = execute_stage(stage, ctx, upstream, attempt)
         except Exception as exc:
             seconds = attempts.add_time(stage.id, seconds_since(started, failure_gates(exc)))
+            shown = scrubbed_exception(exc, ctx.secrets or Secrets(), retryable=is_retryable(exc))
             if attempt <= (policies.retries or 0) and is_retryable(exc):
-                ctx.reporter.stage_retrying(stage.id, attempt, exc, policies.retry_delay or 0.0)
+                ctx.reporter.stage_retrying(stage.id, attempt, shown, policies.retry_delay or 0.0)
             else:  # reported here, so its line is on the task run's log beside Prefect's traceback
-                failed = attempts.failed[stage.id] = failed_result(stage.id, exc, seconds=seconds, attempts=attempt)
+                failed = failed_result(stage.id, exc, seconds=seconds, attempts=attempt, secrets=ctx.secrets)
+                attempts.failed[stage.id] = failed
                 ctx.reporter.stage_finished(failed)
-            raise
-        ctx.reporter.stage_finished(result)
-        return result
+            if shown is exc:
+                raise
+        else:
+            ctx.reporter.stage_finished(result)
+            return result
+        # Outside the except block, so the scrubbed exception has no context: Prefect logs its traceback and
+        # keeps its message in the task run's state, and neither may show the original's text.
+        raise shown
 
     run_stage.__name__ = run_stage.__qualname__ = stage.id
     return task(
@@ -178,9 +209,10 @@ def _collect(sid: str, future: Any, ctx: RunContext, attempts: _Attempts) -> Sta
         exc = _state_exception(state)
         seconds, count = attempts.seconds.get(sid, 0.0), attempts.count.get(sid, 0)
         if exc is None:
-            result = StageResult(sid, "failed", seconds=seconds, attempts=count, error=state.message or state.name)
+            error = (ctx.secrets or Secrets()).scrub(state.message or state.name)
+            result = StageResult(sid, "failed", seconds=seconds, attempts=count, error=error)
         else:
-            result = failed_result(sid, exc, seconds=seconds, attempts=count)
+            result = failed_result(sid, exc, seconds=seconds, attempts=count, secrets=ctx.secrets)
     else:  # Prefect never started it: an upstream stage failed
         result = StageResult(sid, "skipped", error="an upstream stage did not complete")
     ctx.reporter.stage_finished(result)

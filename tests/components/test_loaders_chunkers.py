@@ -177,3 +177,11 @@ def test_plan_caps_chunk_size_at_the_embedders_window(plan_of) -> None:
         "pipelines.p.stages.chunk.with: chunk_size 400 exceeds the 256-token window of embedder.documents; chunks are "
         "capped at 254 tokens (the window less [CLS] and [SEP])"
     )
+
+
+def test_the_minilm_tokenizer_file_and_library_are_part_of_a_token_chunkers_cache_key(tmp_path: Path) -> None:
+    from components.models import minilm_tokenizer_file
+
+    assert TokenChunker.referenced_files(TokenChunker.Params(), tmp_path) == [minilm_tokenizer_file()]
+    assert TokenChunker.referenced_files(TokenChunker.Params(tokenizer="words"), tmp_path) == []
+    assert TokenChunker.libraries == ("tokenizers",)

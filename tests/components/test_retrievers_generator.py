@@ -135,3 +135,11 @@ def test_openai_embedder_against_a_real_openai_compatible_endpoint(local_llm: Op
     assert len({len(v) for v in vectors}) == 1 and abs(float(vectors[0] @ vectors[0]) - 1) < 1e-4
     query = EmbedText(EmbedText.Params(model="remote"), given).run("red apples")
     assert abs(sum(a * b for a, b in zip(query, vectors[0], strict=True)) - 1) < 1e-3  # same text, same vector
+
+
+def test_the_generators_prompt_file_is_part_of_its_cache_key_and_only_greedy_decoding_is_cached() -> None:
+    params = AnswerGenerator.Params(prompt="rag-answer@1")
+    assert AnswerGenerator.referenced_files(params, REPO) == [REPO / "prompts" / "rag-answer.v1.yaml"]
+    assert AnswerGenerator.referenced_files(AnswerGenerator.Params(prompt="nope@9"), REPO) == []  # fails at run
+    assert AnswerGenerator.deterministic(AnswerGenerator.Params(temperature=0))
+    assert not AnswerGenerator.deterministic(AnswerGenerator.Params(temperature=0.1))

@@ -25,7 +25,9 @@ def probe(code: str, *args: str) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"], ["cache", "info"]]
+)
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     code = (
         "import sys\nfrom flows.cli import main\n"

@@ -29,6 +29,7 @@ class CounterSettings(ComponentParams):
     label: str = "a"
     token: str = ""
     fail: bool = False
+    fail_close: bool = False
 
 
 class Counter(Resource[CounterSettings]):
@@ -43,6 +44,8 @@ class Counter(Resource[CounterSettings]):
         EVENTS.append(f"open {self.params.label}")
 
     def close(self) -> None:
+        if self.params.fail_close:
+            raise RuntimeError(f"cannot close the session of {self.params.token}")
         EVENTS.append(f"close {self.params.label}")
 
 
@@ -113,6 +116,28 @@ def test_a_resource_opens_once_per_process_shared_by_stages_and_threads_and_clos
     assert sorted(events()) == ["open a", "open other"]
     close_session()
     assert events()[-2:] == [f"close {events()[1].split()[1]}", f"close {events()[0].split()[1]}"]  # newest first
+
+
+def test_a_resource_that_cannot_close_is_logged_without_its_secret(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (project / "pipelines.yaml").write_text(
+        textwrap.dedent(
+            """
+            resources:
+              counter: {uses: test.counter, with: {token: "${env:DW_TEST_TOKEN}", fail_close: true}}
+            pipelines:
+              p:
+                params: {n: 1}
+                stages: {one: {uses: test.use, inputs: {x: "${params.n}"}}}
+            """
+        )
+    )
+    run_local(plan(project)).raise_for_status()
+    with caplog.at_level("WARNING", logger="dagwright"):
+        close_session()
+    assert "closing test.counter failed: RuntimeError: cannot close the session of ***" in caplog.text
+    assert "tok-S3CRET-42" not in caplog.text
 
 
 def test_the_cache_key_folds_in_the_resources_identity(project: Path) -> None:

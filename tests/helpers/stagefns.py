@@ -162,3 +162,13 @@ def fail_after(values: list[int], seconds: float) -> list[int]:
     """Works for ``seconds``, then fails: a failure whose attempts take measurable time."""
     time.sleep(seconds)
     raise RuntimeError(f"failed after {seconds:g}s")
+
+
+def reject_token(token: str) -> str:
+    """Fails quoting its argument, in its message and in its cause, as clients do with a bad key."""
+    raise ValueError(f"token {token!r} was rejected") from LookupError(f"no account for {token}")
+
+
+def frame_of(value: str) -> pd.DataFrame:
+    """A one-row table holding ``value``, for checks that quote what they observed."""
+    return pd.DataFrame({"key": [value]})

@@ -1,0 +1,59 @@
+"""Issue 8: a result that cannot be written to the cache (a read-only or full results folder) is a warning, and
+the stage's result stands."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.execute.session import close_session
+from tests.faults.project import make_project, run
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    yield make_project(tmp_path / "project")
+    close_session()
+
+
+def test_an_unwritable_results_folder_is_a_warning(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tests run as root, where a read-only mode stops nothing: a state folder that is a file cannot hold results.
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("DAGWRIGHT_HOME", str(home))
+    with caplog.at_level(logging.WARNING, logger="dagwright.cache"):
+        result = run(project, "shout")
+    assert result.stages["shout"].status == "completed" and result.output("shout") == "HELLO"
+    assert "could not cache the result of stage shout" in caplog.text
+    assert run(project, "shout").stages["shout"].status == "completed"
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "tmpfs"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_a_warning(
+    project: Path, tiny_tmpfs: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("DAGWRIGHT_HOME", str(tiny_tmpfs))
+    big = "x" * 200_000  # more than the 64 KB the disk holds
+    with caplog.at_level(logging.WARNING, logger="dagwright.cache"):
+        result = run(project, "shout", text=big)
+    assert result.stages["shout"].status == "completed" and result.output("shout") == big.upper()
+    assert "No space left on device" in caplog.text
+    assert not [p for p in tiny_tmpfs.rglob("*") if p.is_file()]  # no half-written entry is left behind
