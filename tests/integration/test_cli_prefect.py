@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import REPO, free_port
 from tests.helpers.files import write_tree
+from tests.helpers.processes import interrupt_group
 
 pytestmark = pytest.mark.integration
 
@@ -117,8 +118,7 @@ def test_deploy_serves_scheduled_deployments_that_can_be_triggered(prefect_api: 
         assert flow_run.state.is_completed(), flow_run.state
         assert len(json.loads(out.read_text())) == 2
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(120)  # serve pauses its schedules on the way out; slow on a loaded machine
+        interrupt_group(server)  # serve pauses its schedules on the way out: slow on a loaded machine
     assert "notes/notes" in (server.stdout.read() if server.stdout else "")
 
 

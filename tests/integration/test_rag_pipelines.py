@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers.processes import interrupt_group
 
 pytestmark = pytest.mark.integration
 
@@ -108,8 +109,6 @@ def test_rag_pipelines_run_as_prefect_flows(prefect_api: str, project: Path) -> 
 
 
 def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: str, project: Path) -> None:
-    import signal
-
     from prefect.deployments import run_deployment
 
     from tests.integration.test_cli_prefect import wait_for_deployment
@@ -140,5 +139,4 @@ def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: 
         assert query.state.is_completed(), query.state
         assert query.parameters == {"question": "Where do secrets go?", "top_k": 4}
     finally:
-        os.killpg(served.pid, signal.SIGINT)
-        served.wait(120)
+        interrupt_group(served)
