@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,15 +211,16 @@ class Presentable(Protocol):
         ...
 
 
-class Checkable:
+class Checkable(ABC):
     """Base of output types that data-quality checks read as one row (an answer). ``check_kind`` is the port
     kind in the check catalog (flows.plan.checks: which built-in checks apply), ``check_row()`` the row's columns
     those checks read."""
 
     check_kind: ClassVar[str]
 
-    def check_row(self) -> dict[str, Any]:  # pragma: no cover - always overridden
-        raise NotImplementedError
+    @abstractmethod
+    def check_row(self) -> dict[str, Any]:
+        """The columns the checks of ``check_kind`` read."""
 
 
 def params_model(cls: type, generic: type, inherited: type[ComponentParams]) -> type[ComponentParams]:

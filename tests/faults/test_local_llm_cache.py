@@ -3,12 +3,11 @@ its prompt template changes."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.files import shipped_project
 from tests.integration.test_rag_pipelines import dagwright
 
 pytestmark = pytest.mark.integration
@@ -16,11 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(REPO / "pipelines.yaml", root)
-    shutil.copytree(REPO / "prompts", root / "prompts")
-    shutil.copytree(REPO / "docs", root / "docs")
+    root = shipped_project(tmp_path / "project")
     ingest = dagwright(root, "run", "rag-ingest", "--local")
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     return root

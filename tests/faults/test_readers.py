@@ -10,11 +10,17 @@ import numpy as np
 from tests.faults.ingest import FILES_DEFAULT, chunks_of, open_store, run_child, write_corpus
 
 
-def test_a_chroma_reader_open_across_another_process_ingest_sees_the_new_content(tmp_path: Path) -> None:
+def ingested(tmp_path: Path) -> tuple[Path, dict]:
+    """A corpus, and the spec of a Chroma store another process has ingested it into."""
     folder = write_corpus(tmp_path / "corpus", FILES_DEFAULT)
     spec = {"backend": "chroma", "path": str(tmp_path / "chroma"), "collection": "docs", "folder": str(folder)}
     spec["state_dir"] = str(tmp_path / "state")
     run_child(spec, tmp_path, killed=False)
+    return folder, spec
+
+
+def test_a_chroma_reader_open_across_another_process_ingest_sees_the_new_content(tmp_path: Path) -> None:
+    folder, spec = ingested(tmp_path)
     reader = open_store(spec)
     try:
         assert len(reader.search(np.ones(32, dtype="float32"), 5)) == 5  # the index is loaded now
@@ -30,10 +36,7 @@ def test_a_chroma_reader_open_across_another_process_ingest_sees_the_new_content
 
 
 def test_a_chroma_reader_reads_and_counts_what_another_process_wrote(tmp_path: Path) -> None:
-    folder = write_corpus(tmp_path / "corpus", FILES_DEFAULT)
-    spec = {"backend": "chroma", "path": str(tmp_path / "chroma"), "collection": "docs", "folder": str(folder)}
-    spec["state_dir"] = str(tmp_path / "state")
-    run_child(spec, tmp_path, killed=False)
+    folder, spec = ingested(tmp_path)
     reader = open_store(spec)
     try:
         assert reader.documents()  # what BM25 is built from

@@ -14,3 +14,16 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(body))
     return root
+
+
+def shipped_project(root: Path) -> Path:
+    """A copy of the repository's own project (pipelines.yaml, prompts, docs) in ``root``."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "pipelines.yaml", root)
+    shutil.copytree(REPO / "prompts", root / "prompts")
+    shutil.copytree(REPO / "docs", root / "docs")
+    return root

@@ -4,7 +4,6 @@ and as Prefect flows, with the real embedder, Chroma store and local LLM."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers.files import shipped_project
 from tests.helpers.processes import interrupt_group
 
 pytestmark = pytest.mark.integration
@@ -19,11 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(REPO / "pipelines.yaml", root)
-    shutil.copytree(REPO / "prompts", root / "prompts")
-    shutil.copytree(REPO / "docs", root / "docs")
+    root = shipped_project(tmp_path / "project")
     return root
 
 
