@@ -154,7 +154,7 @@ def test_gate_reports_are_task_run_artifacts_and_a_failed_gate_fails_the_flow(
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
         )
-    gates = [a for a in artifacts if a.key.endswith("-gate")]
+    gates = [a for a in artifacts if (a.key or "").endswith("-gate")]
     assert [a.key for a in gates] == ["p-load-gate"]  # one per gated stage, keyed by pipeline and stage
     table = gates[0]
     assert table.type == "table" and table.task_run_id == load_run.id

@@ -152,7 +152,7 @@ def test_the_engine_logs_no_traceback_when_a_deployment_run_fails(prefect_api: s
             "validation",
             f'{{uses: python.call, with: {{function: "{FN}:validate_limits", kwargs: {{values: [5]}}}}}}',
             "ValidationError",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_a_deterministic_error_fails_at_once_with_one_error(
