@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flows.execute.report import describe
@@ -24,13 +27,27 @@ _TASK_ECHOES = ("Task run failed with exception", "Task run failed with state", 
 _ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
 
+# The logger of a task run that is not running (a skipped stage's), for lines made outside its context.
+_task_run_logger: ContextVar[Any] = ContextVar("dagwright_task_run_logger", default=None)
+
+
+@contextmanager
+def logging_on(logger: Any) -> Iterator[None]:
+    """Within this block, stage lines go to ``logger`` rather than to the current run's."""
+    token = _task_run_logger.set(logger)
+    try:
+        yield
+    finally:
+        _task_run_logger.reset(token)
+
+
 class LogReporter:
     """Stage events as Prefect log lines, so they show on the task and flow runs in the UI."""
 
     def _logger(self) -> Any:
         from prefect.logging import get_run_logger
 
-        return get_run_logger()
+        return _task_run_logger.get() or get_run_logger()
 
     def stage_started(self, stage: str, attempt: int) -> None:
         pass

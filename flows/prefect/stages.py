@@ -33,7 +33,7 @@ from flows.execute.runtime import (
 )
 from flows.execute.secrets import Secrets, scrubbed_exception
 from flows.plan.planner import Plan, PlannedStage
-from flows.prefect.logs import reports_task_run
+from flows.prefect.logs import logging_on, reports_task_run
 
 SKIPPED = "Skipped"
 
@@ -106,6 +106,7 @@ def _skip(
     from prefect import get_client
     from prefect.client.schemas.objects import TaskRunResult
     from prefect.context import FlowRunContext
+    from prefect.logging.loggers import task_run_logger
     from prefect.states import Cancelled
 
     result = skipped_result(stage.id, blocked)
@@ -122,7 +123,8 @@ def _skip(
             task_inputs={"upstream": upstream},  # type: ignore[dict-item]  # its list type is invariant
         )
     runs.task_runs[stage.id] = task_run.id
-    ctx.reporter.stage_finished(result)
+    with logging_on(task_run_logger(task_run, task=task, flow_run=context.flow_run, flow=context.flow)):
+        ctx.reporter.stage_finished(result)  # its line on its own task run's log
     return result
 
 

@@ -122,6 +122,8 @@ def test_a_failed_run_shows_the_failed_stage_and_the_skipped_ones_by_name(prefec
     assert len(tracebacks) == 1 and tracebacks[0].task_run_id == runs["broken"].id
     assert "site-packages/prefect" not in tracebacks[0].message  # from the stage's code down, no engine frames
     assert [log.level for log in logs if log.task_run_id == runs["broken"].id] == [40]
+    skip_lines = [log.message for log in logs if log.task_run_id == runs["later"].id]
+    assert skip_lines == ["later            skipped  not run: stage 'broken' failed"]  # on its own task run
 
 
 def test_the_engine_logs_no_traceback_when_a_deployment_run_fails(prefect_api: str, plan_of) -> None:
