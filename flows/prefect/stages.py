@@ -89,7 +89,7 @@ def _start_ready(
         upstream = [results.get(u) for u in stage.upstream]
         blocked = next((r for r in upstream if r is not None and not r.ok), None)
         if blocked is not None:
-            results[stage.id] = _skip(stage, blocked, tasks[stage.id], futures, ctx, runs)
+            results[stage.id] = _skip(stage, blocked, tasks[stage.id], ctx, runs)
         elif all(r is not None for r in upstream):
             future = tasks[stage.id].submit({u: futures[u] for u in stage.upstream})
             future.add_done_callback(lambda _, sid=stage.id: finished.put(sid))
@@ -99,9 +99,7 @@ def _start_ready(
     return still
 
 
-def _skip(
-    stage: PlannedStage, blocked: StageResult, task: Any, futures: Mapping[str, Any], ctx: RunContext, runs: StageRuns
-) -> StageResult:
+def _skip(stage: PlannedStage, blocked: StageResult, task: Any, ctx: RunContext, runs: StageRuns) -> StageResult:
     """Record ``stage`` as skipped: a task run made in its final state, without running anything."""
     from prefect import get_client
     from prefect.client.schemas.objects import TaskRunResult
@@ -112,7 +110,8 @@ def _skip(
     result = skipped_result(stage.id, blocked)
     context = FlowRunContext.get()
     assert context is not None and context.flow_run is not None  # the flow body calls this
-    upstream = [TaskRunResult(id=futures[u].task_run_id) for u in stage.upstream if u in futures]
+    # Skipped upstream stages too, so a chain of skipped stages keeps its edges in the run's graph.
+    upstream = [TaskRunResult(id=runs.task_runs[u]) for u in stage.upstream if u in runs.task_runs]
     with get_client(sync_client=True) as client:
         task_run = client.create_task_run(
             task=task,

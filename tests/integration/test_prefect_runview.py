@@ -112,8 +112,9 @@ def test_a_failed_run_shows_the_failed_stage_and_the_skipped_ones_by_name(prefec
         assert runs[skipped].state.message == "not run: stage 'broken' failed"
         assert result.stages[skipped].error == "not run: stage 'broken' failed"
     assert runs["broken"].state.is_failed()
-    upstream = runs["after_broken"].task_inputs["upstream"]
-    assert [i.id for i in upstream] == [runs["broken"].id]  # the run's graph keeps its edge
+    # The run's graph keeps its edges, from a failed stage and from a skipped one.
+    assert [i.id for i in runs["after_broken"].task_inputs["upstream"]] == [runs["broken"].id]
+    assert [i.id for i in runs["later"].task_inputs["upstream"]] == [runs["after_broken"].id]
 
     logs = run_logs(state.state_details.flow_run_id)
     text = "\n".join(log.message for log in logs)
