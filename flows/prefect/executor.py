@@ -78,9 +78,9 @@ def _run_name(plan: Plan) -> str:
     params = _revealed(dict(context.parameters)) if context and context.parameters else {}
     try:
         bound = plan.bind_params(params)
-    except ParamError:  # the run fails with the reason; its name need not repeat it
+        return run_name(plan, bound, secrets_of_run(plan, bound))
+    except Exception:  # e.g. a param the run will refuse with its reason: a name is never worth a crashed run
         return plan.name
-    return run_name(plan, bound, secrets_of_run(plan, bound))
 
 
 def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:

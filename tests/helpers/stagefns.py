@@ -193,3 +193,8 @@ class Limits(BaseModel):
 def validate_limits(values: list[int]) -> Limits:
     """A validation error: the same values fail the same way on every attempt."""
     return Limits(top_k=sum(values) * 10)
+
+
+def greet(name: str) -> str:
+    """An output that quotes its input, as an answer may quote a secret it was given."""
+    return f"hello {name}"

@@ -259,3 +259,27 @@ def test_flow_runs_are_named_after_the_pipeline_and_its_key_params_never_a_secre
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
     assert flow_run.name == "rag-query: How does caching work when the index…, top_k=6"
     assert "t0ps3cret" not in flow_run.name
+
+
+def test_a_secret_in_a_final_output_is_masked_in_its_artifact_and_the_persisted_result(
+    prefect_api: str, plan_of
+) -> None:
+    from flows.prefect.executor import flow_arguments
+
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            params: {{token: {{type: string, secret: true}}}}
+            stages:
+              hello:
+                uses: python.call
+                with: {{function: "{FN}:greet"}}
+                inputs: {{name: "${{params.token}}"}}
+        """)
+    state, _ = run_flow(plan, **flow_arguments(plan, {"token": "t0ps3cret-42"}))
+    assert state.is_completed(), state.message
+    shown = {a.key: a for a in artifacts_as_the_ui_lists_them(state.state_details.flow_run_id)}["p-hello-output"]
+    assert "t0ps3cret" not in shown.data and "hello ***" in shown.data
+    data = state.result()
+    assert data["outputs"] == {"hello.output": "hello ***"}
+    assert "t0ps3cret" not in Path(state.data.metadata.storage_key).read_text()
