@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import threading
@@ -14,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import components
 from components.base import Component, ComponentParams, PermanentError, split_outputs
+from components.progress import ProgressListener, listening
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key
 from flows.execute.dependencies import code_hash, files_hash, library_versions
@@ -22,6 +24,8 @@ from flows.execute.session import Provider, provider_for, state_dir, used_identi
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
 from flows.plan.stageparams import StageParamsError, resolve_params
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["completed", "cached", "checked", "failed", "skipped"]
 
@@ -98,6 +102,9 @@ class Reporter(Protocol):
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None: ...
     def stage_finished(self, result: StageResult) -> None: ...
 
+    # Called from the stage's thread, as often as its component reports (components.progress): throttle there.
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None: ...
+
 
 class NullReporter:
     def stage_started(self, stage: str, attempt: int) -> None:
@@ -108,6 +115,25 @@ class NullReporter:
 
     def stage_finished(self, result: StageResult) -> None:
         pass
+
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None:
+        pass
+
+
+def progress_to(reporter: Reporter, stage: str) -> ProgressListener:
+    """The listener of a stage's progress reports: its reporter's ``stage_progress``. A reporter that cannot show
+    it (one written before progress existed, a display that broke) never fails the stage: progress is a view."""
+    show = getattr(reporter, "stage_progress", None)
+
+    def listener(done: int, total: int | None) -> None:
+        if show is None:
+            return
+        try:
+            show(stage, done, total)
+        except Exception:
+            logger.debug("progress of stage %s not shown", stage, exc_info=True)
+
+    return listener
 
 
 @dataclass
@@ -157,7 +183,8 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
-    status, outputs = _cached_or_run(stage, ctx, params, inputs)
+    with listening(progress_to(ctx.reporter, stage.id)):
+        status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
     return _result(stage, status, outputs, inputs, started, attempt, gates)
 

@@ -172,3 +172,12 @@ def reject_token(token: str) -> str:
 def frame_of(value: str) -> pd.DataFrame:
     """A one-row table holding ``value``, for checks that quote what they observed."""
     return pd.DataFrame({"key": [value]})
+
+
+def counted(n: int, batch: int = 10) -> int:
+    """Counts to ``n`` a batch at a time, reporting its progress as a long stage does."""
+    from components.progress import report_progress
+
+    for done in range(batch, n + batch, batch):
+        report_progress(min(done, n), n)
+    return n

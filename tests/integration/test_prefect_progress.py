@@ -1,0 +1,47 @@
+"""A long stage's progress in the Prefect UI: a progress artifact on its task run, updated as it runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.execute.runtime import RunResult
+from flows.prefect.executor import build_flow
+
+pytestmark = pytest.mark.integration
+
+FN = "tests.helpers.stagefns"
+
+
+def test_a_stages_progress_is_a_progress_artifact_on_its_task_run(prefect_api: str, plan_of) -> None:
+    plan = plan_of(f"""
+        pipelines:
+          p:
+            stages:
+              count:
+                uses: python.call
+                with: {{function: "{FN}:counted", kwargs: {{n: 2000, batch: 1}}}}
+              quiet:
+                uses: python.call
+                with: {{function: "{FN}:numbers"}}
+        """)
+    results: list[RunResult] = []
+    state = build_flow(plan, results=results, use_cache=False)(return_state=True)
+    assert state.is_completed(), state
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    with get_client(sync_client=True) as client:
+        flow_run_id = state.state_details.flow_run_id
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), type=ArtifactFilterType(any_=["progress"])
+            )
+        )
+        tasks = {t.id: t.name for t in client.read_task_runs()}
+    # One artifact for the stage that reported, however many reports (2,000 here): updated, never re-created.
+    assert len(artifacts) == 1
+    (artifact,) = artifacts
+    assert tasks[artifact.task_run_id] == "count"
+    assert float(artifact.data) == 100.0
+    assert artifact.description == "count: 2000 of 2000 (100%)"
