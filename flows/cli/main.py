@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="serve pipelines as Prefect deployments with their schedules")
     p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
+    p.add_argument("--pipeline", action="append", default=[], metavar="NAME", help="deploy this pipeline only")
     p.set_defaults(command=cmd_deploy)
 
     p = sub.add_parser("resources", help="list resources, their types and the stages that use them")
@@ -401,21 +402,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from flows.language.load import did_you_mean, find_pipelines_file
 
     plans = _plans(args)
-    unknown = [n for n in args.pipelines if n not in plans]
+    names = [*args.pipelines, *args.pipeline]
+    unknown = [n for n in names if n not in plans]
     if unknown:
         raise ParamError(
             f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}"
         )
-    chosen = [plans[n] for n in (args.pipelines or plans)]
+    chosen = [plans[n] for n in dict.fromkeys(names or plans)]
     if not chosen:
         raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
     if args.profile:  # the processes that run the deployments' flows load the file under the same profile
         os.environ["DAGWRIGHT_PROFILE"] = args.profile
     where = configure_prefect(chosen[0].project_root, verbose=True)
-    print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
-    from flows.prefect.deploy import serve_plans
+    print(f"deploying {len(chosen)} pipeline(s) to {where}; Ctrl-C stops serving them", flush=True)
+    from flows.execute.session import state_dir
+    from flows.prefect.deploy import PausedOnExit, serve_plans
 
-    serve_plans(chosen, str(find_pipelines_file(args.file)))
+    record = PausedOnExit(state_dir(chosen[0].project_root) / "deploy-paused.json", where)
+    serve_plans(plans, chosen, str(find_pipelines_file(args.file)), record)
     return 0
 
 
