@@ -145,7 +145,7 @@ def prepare(plans: dict[str, Plan], chosen: list[Plan], paused_by_us: set[str]) 
         deployed.deployments.append(deployment_for(plan, existing, paused_by_us))
         if _keeps_pause(existing, paused_by_us):
             deployed.kept_paused.append(f"{plan.name}/{plan.name}")
-    deployed.stale = {name: d.id for name, d in current.items() if name.split("/")[0] not in plans}
+    deployed.stale = {name: d.id for name, d in current.items() if name not in {f"{p}/{p}" for p in plans}}
     return deployed
 
 
@@ -233,4 +233,7 @@ def serve_plans(plans: dict[str, Plan], chosen: list[Plan], pipelines_file: str,
     except KeyboardInterrupt:
         pass  # Ctrl-C is how serving stops
     finally:
-        pause_served(ids, record)
+        try:
+            pause_served(ids, record)
+        except Exception as exc:  # e.g. the server stopped first: its deployments are not served either way
+            print(f"could not pause the served deployments: {type(exc).__name__}: {exc}", flush=True)

@@ -23,16 +23,17 @@ pytestmark = pytest.mark.integration
 FN = "tests.helpers.stagefns"
 
 
-def pipelines(*names: str, cron: str = "0 6 * * *") -> str:
+def pipelines(*names: str, cron: str | None = "0 6 * * *") -> str:
     one = """
   {name}:
     description: numbers for {name}
-    schedule: {{cron: "{cron}", timezone: UTC}}
+    {schedule}
     tags: [nightly]
     stages:
       nums: {{uses: python.call, with: {{function: "{fn}:numbers"}}}}
 """
-    return "pipelines:" + "".join(one.format(name=name, cron=cron, fn=FN) for name in names)
+    schedule = f'schedule: {{cron: "{cron}", timezone: UTC}}' if cron else ""
+    return "pipelines:" + "".join(one.format(name=name, schedule=schedule, fn=FN) for name in names)
 
 
 def deploy(path: Path, text: str, only: list[str] | None = None) -> list[Any]:
@@ -110,6 +111,12 @@ def test_deploy_one_pipeline_leaves_the_others_alone(prefect_api: str, project: 
     assert after["one-a/one-a"].schedules[0].schedule.cron == "0 7 * * *"  # changed in place
     assert after["one-a/one-a"].schedules[0].id == before["one-a/one-a"].schedules[0].id
     assert after["one-b/one-b"].schedules[0].schedule.cron == "0 6 * * *"  # not deployed this time: untouched
+
+
+def test_a_schedule_removed_from_the_file_is_removed_from_the_deployment(prefect_api: str, project: Path) -> None:
+    deploy(project, pipelines("sched-gone"))
+    deploy(project, pipelines("sched-gone", cron=None))
+    assert server_deployments()["sched-gone/sched-gone"].schedules == []
 
 
 def test_a_schedule_or_deployment_paused_in_the_ui_stays_paused(prefect_api: str, project: Path) -> None:
