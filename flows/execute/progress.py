@@ -12,6 +12,13 @@ from typing import Any, TextIO
 # A plain line at each tenth of the work, and at least this often while the count moves (a total-less stage).
 LINE_STEP = 0.1
 LINE_SECONDS = 10.0
+# Progress shows once a stage has been reporting this long: a bar, lines or an artifact for a stage that is over
+# in a blink is noise (the embed of an 11-chunk ingest printed two lines for half a second of work).
+DELAY = 1.0
+
+
+def shown_yet(rate: Rate, now: float, delay: float | None) -> bool:
+    return now - rate.started >= (DELAY if delay is None else delay)
 
 
 @dataclass
@@ -48,14 +55,16 @@ def progress_line(stage: str, done: int, total: int | None, elapsed: float, eta:
 class ProgressLines:
     """Progress as a plain line per tenth of the work (and every ``LINE_SECONDS`` while it moves)."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self.write = write
+    def __init__(self, write: Callable[[str], None], delay: float | None = None) -> None:
+        self.write, self.delay = write, delay
         self.rates: dict[str, Rate] = {}
         self.shown: dict[str, tuple[int, float]] = {}  # stage -> (tenths shown, when)
 
     def update(self, stage: str, done: int, total: int | None) -> None:
         rate = self.rates.setdefault(stage, Rate(done))
         now = time.monotonic()
+        if not shown_yet(rate, now, self.delay):
+            return
         step = int(done / total / LINE_STEP) if total else 0
         last_step, last_time = self.shown.get(stage, (-1, rate.started))
         due = step > last_step or (done > rate.first_done and now - last_time >= LINE_SECONDS)
@@ -75,7 +84,7 @@ class ProgressBars:
     """One Rich bar per running stage (count, percent, elapsed, ETA), live while any stage reports progress.
     Lines printed meanwhile go through Rich, above the bars, so the two never overwrite each other."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, delay: float | None = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -99,8 +108,12 @@ class ProgressBars:
             transient=True,  # the stage's own line replaces its bar when it finishes
         )
         self.tasks: dict[str, Any] = {}
+        self.rates: dict[str, Rate] = {}
+        self.delay = delay
 
     def update(self, stage: str, done: int, total: int | None) -> None:
+        if not shown_yet(self.rates.setdefault(stage, Rate(done)), time.monotonic(), self.delay):
+            return
         if not self.tasks:
             self.progress.start()
         if stage not in self.tasks:
@@ -108,6 +121,7 @@ class ProgressBars:
         self.progress.update(self.tasks[stage], completed=done, total=total)
 
     def finish(self, stage: str) -> None:
+        self.rates.pop(stage, None)
         task = self.tasks.pop(stage, None)
         if task is None:
             return

@@ -2,7 +2,8 @@
 
 The same reports the terminal shows as a bar (components.progress -> the run's reporters). Each update is an API
 call, so updates are throttled to one per ``MIN_INTERVAL`` seconds, plus the last one (the work done): a
-1,607-chunk embed reporting per batch of 32 would otherwise make ~50 calls in the stage's thread.
+1,607-chunk embed reporting per batch of 32 would otherwise make ~50 calls in the stage's thread. A stage that is
+over within ``flows.execute.progress.DELAY`` of its first report gets no artifact: it would only add noise.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flows.execute.progress import Rate, duration
+from flows.execute.progress import Rate, duration, shown_yet
 from flows.execute.runtime import StageResult
 
 MIN_INTERVAL = 0.5
@@ -28,13 +29,16 @@ class _Shown:
 class ProgressArtifacts:
     """A reporter that mirrors each stage's progress reports as a Prefect progress artifact (0-100%)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float | None = None) -> None:
         self.shown: dict[str, _Shown] = {}
+        self.started: dict[str, Rate] = {}  # stages reporting, not shown yet (see flows.execute.progress.DELAY)
+        self.delay = delay
         self.lock = threading.Lock()
 
     def stage_started(self, stage: str, attempt: int) -> None:
-        with self.lock:
-            self.shown.pop(stage, None)  # a retry gets a fresh artifact, as its count starts again
+        with self.lock:  # a retry gets a fresh artifact, as its count starts again
+            self.shown.pop(stage, None)
+            self.started.pop(stage, None)
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
         pass
@@ -42,6 +46,7 @@ class ProgressArtifacts:
     def stage_finished(self, result: StageResult) -> None:
         with self.lock:
             self.shown.pop(result.stage, None)
+            self.started.pop(result.stage, None)
 
     def stage_progress(self, stage: str, done: int, total: int | None) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -50,7 +55,9 @@ class ProgressArtifacts:
         with self.lock:
             shown = self.shown.get(stage)
             if shown is None:
-                rate = Rate(done, now)
+                rate = self.started.setdefault(stage, Rate(done, now))
+                if not shown_yet(rate, now, self.delay):
+                    return
                 text = describe_progress(stage, done, total, rate, now)
                 artifact = create_progress_artifact(percent(done, total), description=text)
                 self.shown[stage] = _Shown(artifact, rate, now)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import components.stores.base as stores_base
+import flows.execute.progress as progress
 from components.documents import Document
 from components.embedders import OnnxEmbedding
 from components.progress import listening, report_progress
@@ -93,12 +94,20 @@ def test_the_store_write_reports_chunks_written_after_each_batch(monkeypatch: py
 
 def test_plain_lines_show_count_percent_and_eta_once_per_tenth() -> None:
     lines: list[str] = []
-    display = ProgressLines(lines.append)
+    display = ProgressLines(lines.append, delay=0)
     for done in range(0, 101):
         display.update("embed", done, 100)
     assert len(lines) == 11  # the start, then each tenth
     assert lines[0].startswith("embed            progress 0/100 (0%)")
     assert re.match(r"embed +progress 50/100 \(50%\)  elapsed \d+s  ETA \d+s$", lines[5])
+
+
+def test_a_stage_over_before_the_delay_shows_no_progress() -> None:
+    lines: list[str] = []
+    display = ProgressLines(lines.append, delay=60)
+    for done in range(0, 101):
+        display.update("embed", done, 100)
+    assert lines == []
 
 
 def test_eta_is_the_rest_at_the_rate_seen_since_the_first_report() -> None:
@@ -113,7 +122,8 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_a_tty_gets_a_rich_bar_with_count_and_eta_and_stage_lines_above_it() -> None:
+def test_a_tty_gets_a_rich_bar_with_count_and_eta_and_stage_lines_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "DELAY", 0.0)
     stream = Terminal()
     reporter = ConsoleReporter(stream)
     reporter.stage_progress("embed", 0, 1607)
@@ -127,7 +137,10 @@ def test_a_tty_gets_a_rich_bar_with_count_and_eta_and_stage_lines_above_it() -> 
     assert not reporter.progress.progress.live.is_started  # no bar left, so the live display stops
 
 
-def test_run_local_prints_progress_lines_when_not_a_tty(write_pipelines, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_local_prints_progress_lines_when_not_a_tty(
+    write_pipelines, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "DELAY", 0.0)  # the stage is over in a blink
     path: Path = write_pipelines(COUNTING)
     assert main(["-f", str(path), "run", "p", "--local", "-p", "n=1000", "--no-cache"]) == 0
     out = capsys.readouterr().out
