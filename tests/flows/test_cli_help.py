@@ -101,3 +101,13 @@ def test_zsh_script_parses() -> None:
 def test_fish_script_parses() -> None:
     done = subprocess.run(["fish", "-n"], input=script("fish", _parser()), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_completion_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\nfrom flows.cli.main import main\nmain(['completion', 'bash'])\n"
+        "print([m in sys.modules for m in ('prefect', 'rich', 'typer', 'pandas')], file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "[False, False, False, False]"
