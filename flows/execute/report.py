@@ -75,6 +75,8 @@ class ConsoleReporter:
         self.verbose = verbose
         self.lock = threading.RLock()  # a progress display may write a line while the lock is held
         self.progress: Any = None  # chosen at the first progress report, so a run without any never loads Rich
+        # A timed-out stage's abandoned thread may still report: its bar must not come back after its line.
+        self.finished: set[str] = set()
 
     def _write(self, text: str) -> None:
         with self.lock:
@@ -87,18 +89,22 @@ class ConsoleReporter:
         from flows.execute.progress import display_for
 
         with self.lock:
+            if stage in self.finished:
+                return
             if self.progress is None:
                 self.progress = display_for(self.stream, self._write)
             self.progress.update(stage, done, total)
 
     def stage_started(self, stage: str, attempt: int) -> None:
-        pass
+        with self.lock:
+            self.finished.discard(stage)
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
         self._write(f"{stage:<16} retry    attempt {attempt} failed ({describe_error(error)}); retrying in {delay:g}s")
 
     def stage_finished(self, result: StageResult) -> None:
         with self.lock:
+            self.finished.add(result.stage)
             if self.progress is not None:
                 self.progress.finish(result.stage)
             self._write(describe(result, verbose=self.verbose))

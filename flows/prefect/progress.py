@@ -32,6 +32,7 @@ class ProgressArtifacts:
     def __init__(self, delay: float | None = None) -> None:
         self.shown: dict[str, _Shown] = {}
         self.started: dict[str, Rate] = {}  # stages reporting, not shown yet (see flows.execute.progress.DELAY)
+        self.finished: set[str] = set()  # a timed-out stage's thread may report on: no artifact after its end
         self.delay = delay
         self.lock = threading.Lock()
 
@@ -39,6 +40,7 @@ class ProgressArtifacts:
         with self.lock:  # a retry gets a fresh artifact, as its count starts again
             self.shown.pop(stage, None)
             self.started.pop(stage, None)
+            self.finished.discard(stage)
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
         pass
@@ -47,6 +49,7 @@ class ProgressArtifacts:
         with self.lock:
             self.shown.pop(result.stage, None)
             self.started.pop(result.stage, None)
+            self.finished.add(result.stage)
 
     def stage_progress(self, stage: str, done: int, total: int | None) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -54,6 +57,8 @@ class ProgressArtifacts:
         now = time.monotonic()
         with self.lock:
             shown = self.shown.get(stage)
+            if stage in self.finished:
+                return
             if shown is None:
                 rate = self.started.setdefault(stage, Rate(done, now))
                 if not shown_yet(rate, now, self.delay):

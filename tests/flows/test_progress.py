@@ -147,3 +147,18 @@ def test_run_local_prints_progress_lines_when_not_a_tty(
     assert "count            progress 10/1000 (1%)" in out
     assert "count            progress 500/1000 (50%)" in out
     assert out.index("progress 1000/1000 (100%)") < out.index("count            ok")
+
+
+def test_reports_after_a_stages_line_are_dropped_until_it_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.execute.runtime import StageResult
+
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    stream = io.StringIO()
+    reporter = ConsoleReporter(stream)
+    reporter.stage_started("embed", 1)
+    reporter.stage_finished(StageResult("embed", "failed", error="StageTimeout: timed out"))
+    reporter.stage_progress("embed", 5, 10)  # its abandoned thread, still working
+    assert "progress" not in stream.getvalue()
+    reporter.stage_started("embed", 2)  # a retry
+    reporter.stage_progress("embed", 5, 10)
+    assert "embed            progress 5/10 (50%)" in stream.getvalue()
