@@ -227,7 +227,9 @@ def serve_plans(plans: dict[str, Plan], chosen: list[Plan], pipelines_file: str,
     # Our own shutdown pause (see pause_served) instead of the runner's, which cannot tell whose pause is whose.
     runner = Runner(pause_on_shutdown=False)
     ids = apply_plans(plans, chosen, record, runner.add_deployment)
-    print("serving them; Ctrl-C stops", flush=True)
+    api = os.environ.get("PREFECT_API_URL")
+    where = f" (start runs at {api.removesuffix('/api')}/deployments)" if api else ""
+    print(f"serving them{where}; Ctrl-C stops", flush=True)
     try:
         asyncio.run(runner.start())
     except KeyboardInterrupt:

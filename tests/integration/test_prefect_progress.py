@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from flows.execute.runtime import RunResult
 from flows.prefect.executor import build_flow
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -46,3 +51,17 @@ def test_a_stages_progress_is_a_progress_artifact_on_its_task_run(prefect_api: s
     assert tasks[artifact.task_run_id] == "count"
     assert float(artifact.data) == 100.0
     assert artifact.description == "count: 400 of 400 (100%)"
+
+
+def test_the_cli_shows_progress_lines_of_a_prefect_run(prefect_api: str, tmp_path) -> None:
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(
+        "pipelines:\n  p:\n    stages:\n      count:\n        uses: python.call\n"
+        f"        with: {{function: '{FN}:counted', kwargs: {{n: 300, batch: 1, pause: 0.008}}}}\n"
+    )
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "flows.cli", "-f", str(path), "run", "p", "--no-cache"]
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "as a Prefect flow" in done.stdout
+    assert "count            progress 300/300 (100%)" in done.stdout  # not a TTY: plain lines
