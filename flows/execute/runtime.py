@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import numbers
 import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import components
 from components.base import Component, ComponentParams, PermanentError, split_outputs
-from components.progress import ProgressListener, listening
 from flows.errors import StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key
 from flows.execute.dependencies import code_hash, files_hash, library_versions
@@ -24,8 +22,6 @@ from flows.execute.session import Provider, provider_for, state_dir, used_identi
 from flows.language.refs import ParamRef
 from flows.plan.planner import Plan, PlannedStage
 from flows.plan.stageparams import StageParamsError, resolve_params
-
-logger = logging.getLogger(__name__)
 
 Status = Literal["completed", "cached", "checked", "failed", "skipped"]
 
@@ -102,9 +98,6 @@ class Reporter(Protocol):
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None: ...
     def stage_finished(self, result: StageResult) -> None: ...
 
-    # Called from the stage's thread, as often as its component reports (components.progress): throttle there.
-    def stage_progress(self, stage: str, done: int, total: int | None) -> None: ...
-
 
 class NullReporter:
     def stage_started(self, stage: str, attempt: int) -> None:
@@ -116,13 +109,18 @@ class NullReporter:
     def stage_finished(self, result: StageResult) -> None:
         pass
 
-    def stage_progress(self, stage: str, done: int, total: int | None) -> None:
-        pass
+
+class ShowsProgress(Protocol):
+    """A reporter that also shows the progress of long stages (components.progress). Optional, so reporters
+    written without it keep working. Called from the stage's thread as often as its component reports: throttle
+    there."""
+
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None: ...
 
 
-def progress_to(reporter: Reporter, stage: str) -> ProgressListener:
-    """The listener of a stage's progress reports: its reporter's ``stage_progress``. A reporter that cannot show
-    it (one written before progress existed, a display that broke) never fails the stage: progress is a view."""
+def progress_to(reporter: Reporter, stage: str) -> Callable[[int, int | None], None]:
+    """The listener of a stage's progress reports: its reporter's ``stage_progress``, if it has one. A display
+    that breaks never fails the stage: progress is a view."""
     show = getattr(reporter, "stage_progress", None)
 
     def listener(done: int, total: int | None) -> None:
@@ -131,7 +129,9 @@ def progress_to(reporter: Reporter, stage: str) -> ProgressListener:
         try:
             show(stage, done, total)
         except Exception:
-            logger.debug("progress of stage %s not shown", stage, exc_info=True)
+            import logging
+
+            logging.getLogger(__name__).debug("progress of stage %s not shown", stage, exc_info=True)
 
     return listener
 
@@ -183,6 +183,8 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
+    from components.progress import listening
+
     with listening(progress_to(ctx.reporter, stage.id)):
         status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)

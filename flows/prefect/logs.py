@@ -25,6 +25,3 @@ class LogReporter:
     def stage_finished(self, result: StageResult) -> None:
         log = self._logger().error if result.status == "failed" else self._logger().info
         log("%s", describe(result))
-
-    def stage_progress(self, stage: str, done: int, total: int | None) -> None:
-        pass  # progress reaches the UI as an artifact (flows.prefect.progress), not as log lines

@@ -21,7 +21,7 @@ from flows.execute.progress import ProgressBars, ProgressLines, Rate, duration
 from flows.execute.report import ConsoleReporter
 from tests.helpers.resources import open_resource
 
-FN = "tests.helpers.stagefns"
+FN = "tests.helpers.progressfns"
 
 COUNTING = f"""
 pipelines:

@@ -172,13 +172,3 @@ def reject_token(token: str) -> str:
 def frame_of(value: str) -> pd.DataFrame:
     """A one-row table holding ``value``, for checks that quote what they observed."""
     return pd.DataFrame({"key": [value]})
-
-
-def counted(n: int, batch: int = 10, pause: float = 0.0) -> int:
-    """Counts to ``n`` a batch at a time, reporting its progress as a long stage does; ``pause`` seconds a batch."""
-    from components.progress import report_progress
-
-    for done in range(batch, n + batch, batch):
-        time.sleep(pause)
-        report_progress(min(done, n), n)
-    return n

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-FN = "tests.helpers.stagefns"
+FN = "tests.helpers.progressfns"
 
 
 def test_a_stages_progress_is_a_progress_artifact_on_its_task_run(prefect_api: str, plan_of) -> None:
