@@ -85,13 +85,21 @@ def open_store(spec: dict[str, Any]) -> VectorStore:
         if spec.get("real_batches") is not True:
             chroma.client.get_max_batch_size = lambda: CHROMA_BATCH  # type: ignore[method-assign]
         return chroma
+    if spec["backend"] == "embedded":  # the default: pgvector on its own embedded server in ``path``
+        return opened(PgvectorStore, path=spec["path"], collection=spec["collection"])
     return opened(PgvectorStore, dsn=spec["dsn"], collection=spec["collection"])
 
 
 def stop_here() -> None:
-    """Tell the test we reached the chosen point, then wait for its kill -9."""
+    """Tell the test we reached the chosen point, then wait for its kill -9, or, when the test set
+    DAGWRIGHT_FAULT_RESUME, until that file exists, and go on."""
     Path(os.environ["DAGWRIGHT_FAULT_SIGNAL"]).write_text(str(os.getpid()))
-    time.sleep(600)
+    resume = os.environ.get("DAGWRIGHT_FAULT_RESUME")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if resume and Path(resume).exists():
+            return
+        time.sleep(0.02)
     sys.exit("not killed")
 
 
