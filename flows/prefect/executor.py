@@ -130,6 +130,7 @@ def run_plan_in_flow(
 ) -> RunResult:
     from flows.execute.report import TeeReporter
     from flows.prefect.logs import LogReporter, forget_task_runs
+    from flows.prefect.progress import ProgressArtifacts
     from flows.prefect.publish import publish_run
     from flows.prefect.stages import StageRuns, run_stages
 
@@ -138,7 +139,8 @@ def run_plan_in_flow(
     store = default_store(plan) if use_cache else None
     runs = StageRuns()
     gate_hook = lambda stage, report: runs.gates.setdefault(stage.id, []).append(report)  # noqa: E731
-    ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter), gate_hook=gate_hook)
+    reporters = TeeReporter(LogReporter(), ProgressArtifacts(), reporter)
+    ctx = RunContext(plan, bound, store, reporters, gate_hook=gate_hook)
     secrets = ctx.secrets or Secrets()
     with scrubbed_logs(secrets):
         try:
