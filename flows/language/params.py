@@ -135,7 +135,10 @@ def _bound(param: Param, bound: float) -> int | float:
 def json_schema(param: Param) -> dict[str, Any]:
     """What a param declares beyond its type and default, as JSON Schema keywords: the run form shows the
     description, and a server that enforces the schema refuses a value outside these before a run starts."""
-    schema: dict[str, Any] = {"description": param.description} if param.description else {}
+    # Prefect's form shows no bound, only the description: the rule goes there too, so a user reads the range
+    # before typing rather than in the error after submitting.
+    description = "\n\n".join(text for text in (param.description, _rule(param)) if text)
+    schema: dict[str, Any] = {"description": description} if description else {}
     if param.enum is not None:
         schema["enum"] = list(param.enum)
     for key in ("minimum", "maximum"):
@@ -159,3 +162,31 @@ def _non_blank_pattern(min_length: int | None) -> str | None:
     if not min_length:
         return None
     return r"\S" if min_length == 1 else rf"\S[\s\S]{{{min_length - 2},}}\S"
+
+
+def _rule(param: Param) -> str:
+    """The bounds of ``param`` in words: 'From 1 to 20.', 'Not blank, at most 1000 characters.'"""
+    text = ", ".join([*_range_words(param), *_text_words(param)])
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
+def _range_words(param: Param) -> list[str]:
+    low, high = (None if b is None else _bound(param, b) for b in (param.minimum, param.maximum))
+    if low is not None and high is not None:
+        return [f"from {low} to {high}"]
+    if low is not None:
+        return [f"at least {low}"]
+    return [] if high is None else [f"at most {high}"]
+
+
+def _text_words(param: Param) -> list[str]:
+    words = []
+    if param.min_length == 1:
+        words.append("not blank")
+    elif param.min_length:
+        words.append(f"at least {param.min_length} characters")
+    if param.max_length is not None:
+        words.append(f"at most {param.max_length} characters")
+    if param.pattern is not None:
+        words.append(f"matching `{param.pattern}`")
+    return words

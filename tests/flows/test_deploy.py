@@ -21,8 +21,8 @@ def rag_query_schema() -> dict[str, Any]:
 
 def test_the_form_shows_each_params_description(rag_query_schema: dict[str, Any]) -> None:
     properties = rag_query_schema["properties"]
-    assert properties["question"]["description"] == "The question to answer."
-    assert properties["top_k"]["description"] == "How many passages to retrieve and cite."
+    assert properties["question"]["description"] == "The question to answer.\n\nNot blank, at most 1000 characters."
+    assert properties["top_k"]["description"] == "How many passages to retrieve and cite.\n\nFrom 1 to 20."
     # What Prefect derives from the flow's signature is kept.
     assert properties["top_k"] | {"default": 4, "type": "integer", "title": "top_k"} == properties["top_k"]
     assert rag_query_schema["required"] == ["question"]

@@ -52,13 +52,31 @@ def test_a_secret_value_is_never_quoted_not_even_its_start() -> None:
 
 def test_json_schema_carries_description_bounds_enum_lengths_and_pattern() -> None:
     assert json_schema(Param(type="integer", minimum=1, maximum=20, description="How many.")) == {
-        "description": "How many.",
+        "description": "How many.\n\nFrom 1 to 20.",  # the form shows no bound but in the description
         "minimum": 1,  # an integer param's bound stays an integer in the form
         "maximum": 20,
     }
     assert json_schema(Param(type="string", enum=["fast", "full"])) == {"enum": ["fast", "full"]}
-    assert json_schema(Param(type="string", max_length=5, pattern="^v")) == {"maxLength": 5, "pattern": "^v"}
+    assert json_schema(Param(type="string", max_length=5, pattern="^v")) == {
+        "description": "At most 5 characters, matching `^v`.",
+        "maxLength": 5,
+        "pattern": "^v",
+    }
+    assert json_schema(Param(type="string", description="Name.")) == {"description": "Name."}
     assert json_schema(Param(type="string")) == {}
+
+
+@pytest.mark.parametrize(
+    ("param", "rule"),
+    [
+        (Param(type="number", minimum=0.5), "At least 0.5."),
+        (Param(type="integer", maximum=9), "At most 9."),
+        (Param(type="string", min_length=1, max_length=1000), "Not blank, at most 1000 characters."),
+        (Param(type="string", min_length=3), "At least 3 characters."),
+    ],
+)
+def test_the_rule_in_the_description_reads_as_a_sentence(param: Param, rule: str) -> None:
+    assert json_schema(param)["description"] == rule
 
 
 @pytest.mark.parametrize("min_length", [1, 2, 3, 7])
