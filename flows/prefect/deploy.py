@@ -34,7 +34,7 @@ def _describe_params(deployment: Any, plan: Plan) -> None:
     default. What the YAML also says of each param (description, bounds, enum, lengths, pattern) is added here,
     so the run form describes each field and the server, which enforces the schema by default, refuses a bad
     value before a run starts. RunnerDeployment keeps the schema in a private attribute and has no public way
-    to set it; tests/integration/browser reads the schema back from the server, so a change there shows."""
+    to set it; the browser tests (tests/integration/browser) read the result in the UI, so a change shows."""
     properties = deployment._parameter_openapi_schema.properties
     for name, param in plan.pipeline.params.items():
         properties[name].update(run_params.json_schema(param))
