@@ -33,6 +33,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.stores.base": ("store.write",),
     "components.stores.chroma": (),
     "components.stores.memory": (),
+    "components.stores.pgserver": (),
     "components.stores.pgvector": (),
 }
 

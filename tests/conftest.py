@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# pytest keeps the newest three base temp folders of a user and deletes older ones when a session starts: a second
+# checkout's test run deleted this one's folders, embedded servers' data included, while they were in use. One
+# temp root per checkout keeps them apart.
+_TEMPROOT = Path(tempfile.gettempdir()) / f"dagwright-tests-{hashlib.sha256(str(REPO).encode()).hexdigest()[:8]}"
+_TEMPROOT.mkdir(exist_ok=True)
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(_TEMPROOT))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_embedded_server_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop the embedded PostgreSQL servers that this session's tests left running (a killed process, a failed
+    test); only under this session's folder, as another session of this checkout may be running."""
+    yield
+    from tests.helpers.processes import stop_embedded_servers
+
+    stop_embedded_servers(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(autouse=True)

@@ -132,8 +132,12 @@ class VectorStore(Resource[SS]):
         except StoreError:
             raise
         except self.backend_errors() as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise StoreError(f"{self.label}: {doing} failed: {type(exc).__name__}: {first}") from None
+            raise StoreError(f"{self.label}: {doing} failed: {self.describe(exc)}") from None
+
+    def describe(self, exc: BaseException) -> str:
+        """The exception's type and the first line of its message."""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {first}"
 
     def check_dimension(self, dims: int) -> None:
         stored = self.dimension()

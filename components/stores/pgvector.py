@@ -9,40 +9,94 @@ process leaves the table and its manifest as they were.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field
 
 from components.documents import Document
 from components.stores.base import HnswSettings, StoreError, VectorStore, doc_id_of, source_of
+from components.stores.pgserver import EmbeddedPostgres, EmbeddedServerError
 
 if TYPE_CHECKING:
     import psycopg
 
 
+class _QuietPipelineAbort(logging.Filter):
+    """psycopg warns when it tears down a batch insert that failed; the failure itself is raised as a StoreError,
+    so on the console the warning only repeated it, in psycopg's words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("error ignored terminating")
+
+
+logging.getLogger("psycopg").addFilter(_QuietPipelineAbort())
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reconnecting(read: F) -> F:
+    """A read that finds the connection lost (the server restarted, or crashed and recovered) reconnects and
+    runs once more; inside a transaction the error stands, as the transaction is gone."""
+
+    @functools.wraps(read)
+    def wrapper(self: PgvectorStore, *args: Any, **kwargs: Any) -> Any:
+        import psycopg
+
+        try:
+            return read(self, *args, **kwargs)
+        except psycopg.OperationalError:
+            if self._in_transaction or self._conn is None or not self._conn.broken:
+                raise
+            self._connect()
+            return read(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class PgvectorSettings(HnswSettings):
-    dsn: str = Field(description="PostgreSQL connection string; use ${env:NAME} when it holds a password.")
+    dsn: str | None = Field(
+        None,
+        description="PostgreSQL connection string; use ${env:NAME} when it holds a password. Without one, the "
+        "store runs its own embedded PostgreSQL server in `path`.",
+    )
+    path: str | None = Field(
+        None,
+        description="Folder of the embedded server (when no dsn), relative to the project; default: "
+        "the state folder's `pgvector`.",
+    )
     maintenance_work_mem: str = Field("1GB", pattern=r"^\d+(kB|MB|GB)$", description="For HNSW builds.")
 
 
 class PgvectorStore(VectorStore[PgvectorSettings]):
-    """Chunks in a PostgreSQL table with pgvector and an HNSW index (cosine); a sync is one transaction.
+    """Chunks in a PostgreSQL table with pgvector and an HNSW index (cosine); a sync is one transaction. With a
+    `dsn` it uses that server; without one it starts an embedded server (pgserver.py): the default store.
 
     Example:
 
     ```yaml
     resources:
-      docs: {uses: store.pgvector, with: {dsn: "${env:DAGWRIGHT_PG_DSN}", collection: docs}}
+      docs: {uses: store.pgvector, with: {collection: docs}}  # embedded, in .dagwright/pgvector
+      prod_docs: {uses: store.pgvector, with: {dsn: "${env:DAGWRIGHT_PG_DSN}", collection: docs}}
     ```
     """
 
     name = "store.pgvector"
     _conn: psycopg.Connection[Any] | None = None  # opened by open()
+    _server: EmbeddedPostgres | None = None  # without a dsn
+
+    @property
+    def label(self) -> str:
+        where = f" in {self._server.folder}" if self._server is not None else ""
+        return f"{self.name} '{self.params.collection}'{where}"
 
     def backend_errors(self) -> tuple[type[BaseException], ...]:
         import psycopg
@@ -50,38 +104,69 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         return (psycopg.Error, OSError)
 
     def open(self) -> None:
-        with self.errors("connecting"):
-            self._connect()
+        self.table = f"dagwright_{self.params.collection.replace('-', '_').lower()}"
+        self.lock = threading.RLock()
+        self._in_transaction = False
+        if self.params.dsn is None:
+            self._server = EmbeddedPostgres(self._server_folder())
+        self._connect()
+
+    def _server_folder(self) -> Path:
+        path = self.params.path
+        return self.context.path(path) if path else self.context.state_dir / "pgvector"
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        if self._server is not None:
+            self._server.leave()
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None:
             raise StoreError(f"{self.label}: used before open()")
+        if self._conn.broken and not self._in_transaction:
+            # The server went away (a restart, or a crash on a full disk that PostgreSQL recovers from): a
+            # long-lived reader such as `serve` reconnects instead of failing until it restarts.
+            self._connect()
         return self._conn
+
+    def _dsn(self) -> str:
+        if self._server is None:
+            return str(self.params.dsn)
+        try:
+            return self._server.join()  # starts the server again if it stopped
+        except EmbeddedServerError as exc:
+            raise StoreError(f"{self.label}: {exc}") from None
+
+    def describe(self, exc: BaseException) -> str:
+        """The driver's message; when the embedded server dropped the connection, the reason it logged."""
+        text = super().describe(exc)
+        reason = self._server.failure(since=self._log_mark) if self._server is not None else ""
+        return f"{text}; the server logged: {reason}" if reason else text
 
     def _connect(self) -> None:
         import psycopg
+
+        dsn = self._dsn()
+        self._log_mark = self._server.log_size() if self._server is not None else 0
+        with self.errors("connecting"):
+            self._conn = self._prepared(psycopg.connect(dsn, autocommit=True))
+
+    def _prepared(self, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
         from pgvector.psycopg import register_vector
 
-        settings = self.params
-        self.table = f"dagwright_{settings.collection.replace('-', '_').lower()}"
-        self._conn = psycopg.connect(settings.dsn, autocommit=True)
-        self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        register_vector(self.conn)
-        self.conn.execute(f"SET maintenance_work_mem = '{settings.maintenance_work_mem}'")
-        self.conn.execute(
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        conn.execute(f"SET maintenance_work_mem = '{self.params.maintenance_work_mem}'")
+        conn.execute(
             "CREATE TABLE IF NOT EXISTS dagwright_versions (collection text PRIMARY KEY, version text NOT NULL)"
         )
-        self.conn.execute(
+        conn.execute(
             "CREATE TABLE IF NOT EXISTS dagwright_manifest (collection text NOT NULL, source text NOT NULL, "
             "digest text NOT NULL, PRIMARY KEY (collection, source))"
         )
-        self.lock = threading.RLock()
-        self._in_transaction = False
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -108,6 +193,7 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
             f"WITH (m = {self.params.hnsw_m}, ef_construction = {self.params.hnsw_ef_construction})"
         )
 
+    @_reconnecting
     def manifest(self) -> dict[str, str]:
         rows = self.conn.execute("SELECT source, digest FROM dagwright_manifest WHERE collection = %s", (self.table,))
         return dict(rows.fetchall())
@@ -124,6 +210,7 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
                     [(self.table, s, d) for s, d in entries.items()],
                 )
 
+    @_reconnecting
     def stored_chunks(self) -> Iterable[tuple[str, str, str]]:
         if not self._exists():
             return []
@@ -133,11 +220,13 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         )
         return rows.fetchall()
 
+    @_reconnecting
     def ids_for_sources(self, sources: list[str]) -> list[str]:
         if not sources or not self._exists():
             return []
         return [r[0] for r in self.conn.execute(f"SELECT id FROM {self.table} WHERE source = ANY(%s)", (sources,))]
 
+    @_reconnecting
     def dimension(self) -> int | None:
         if not self._exists():
             return None
@@ -177,12 +266,14 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
             (self.table, uuid.uuid4().hex),
         )
 
+    @_reconnecting
     def content_version(self) -> str:
         row = self.conn.execute(
             "SELECT version FROM dagwright_versions WHERE collection = %s", (self.table,)
         ).fetchone()
         return row[0] if row else "empty"
 
+    @_reconnecting
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         if not self._exists():
             return 0
@@ -190,6 +281,7 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         row = self.conn.execute(f"SELECT count(*) FROM {self.table} {clause}", args).fetchone()
         return int(row[0]) if row else 0
 
+    @_reconnecting
     def search(self, vector: Any, top_k: int, where: Mapping[str, Any] | None = None) -> list[Document]:
         import numpy as np
 
@@ -206,6 +298,7 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
             ).fetchall()
         return [Document(i, c, m, _array(e), float(s)) for i, c, m, e, s in rows]
 
+    @_reconnecting
     def documents(self, where: Mapping[str, Any] | None = None) -> list[Document]:
 
         if not self._exists():

@@ -85,13 +85,21 @@ def open_store(spec: dict[str, Any]) -> VectorStore:
         if spec.get("real_batches") is not True:
             chroma.client.get_max_batch_size = lambda: CHROMA_BATCH  # type: ignore[method-assign]
         return chroma
+    if spec["backend"] == "embedded":  # the default: pgvector on its own embedded server in ``path``
+        return opened(PgvectorStore, path=spec["path"], collection=spec["collection"])
     return opened(PgvectorStore, dsn=spec["dsn"], collection=spec["collection"])
 
 
 def stop_here() -> None:
-    """Tell the test we reached the chosen point, then wait for its kill -9."""
+    """Tell the test we reached the chosen point, then wait for its kill -9, or, when the test set
+    DAGWRIGHT_FAULT_RESUME, until that file exists, and go on."""
     Path(os.environ["DAGWRIGHT_FAULT_SIGNAL"]).write_text(str(os.getpid()))
-    time.sleep(600)
+    resume = os.environ.get("DAGWRIGHT_FAULT_RESUME")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if resume and Path(resume).exists():
+            return
+        time.sleep(0.02)
     sys.exit("not killed")
 
 
@@ -138,10 +146,13 @@ def main(spec: dict[str, Any]) -> None:
     print(store.sync(chunks, prune=True).present())
 
 
-def run_child(spec: dict[str, Any], tmp_path: Path, *, killed: bool = True) -> str:
-    """Run one ingest child; with ``killed``, kill -9 it once it signals, else wait for it to finish."""
+def start_child(spec: dict[str, Any], tmp_path: Path, *, resume: Path | None = None) -> subprocess.Popen:
+    """Start an ingest child. With a ``stop`` in the spec, return once it has reached that point, where it
+    waits to be killed or, with ``resume``, until that file exists."""
     flag = tmp_path / f"signal-{time.monotonic_ns()}"
     env = {**os.environ, "DAGWRIGHT_FAULT_SIGNAL": str(flag)}
+    if resume is not None:
+        env["DAGWRIGHT_FAULT_RESUME"] = str(resume)
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.faults.ingest", json.dumps(spec)],
         cwd=Path(__file__).resolve().parents[2],
@@ -150,16 +161,23 @@ def run_child(spec: dict[str, Any], tmp_path: Path, *, killed: bool = True) -> s
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 120
+    while spec.get("stop") and not flag.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            pytest.fail(f"the child never reached its stop: {child.communicate()[1][-2000:]}")
+        time.sleep(0.02)
+    return child
+
+
+def run_child(spec: dict[str, Any], tmp_path: Path, *, killed: bool = True) -> str:
+    """Run one ingest child; with ``killed``, kill -9 it once it signals, else wait for it to finish."""
     if not killed:
+        child = start_child({**spec, "stop": None}, tmp_path)
         out, err = child.communicate(timeout=300)
         assert child.returncode == 0, err
         return out.strip()
-    deadline = time.monotonic() + 120
-    while not flag.exists():
-        if child.poll() is not None or time.monotonic() > deadline:
-            child.kill()
-            pytest.fail(f"the child never reached the kill point: {child.communicate()[1][-2000:]}")
-        time.sleep(0.02)
+    child = start_child(spec, tmp_path)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     return ""

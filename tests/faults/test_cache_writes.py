@@ -4,14 +4,17 @@ the stage's result stands."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from components.resources import opened
 from flows.execute.session import close_session
+from tests.faults.ingest import HashEmbedding
 from tests.faults.project import make_project, run
+from tests.helpers.disks import tmpfs
 
 
 @pytest.fixture
@@ -36,15 +39,8 @@ def test_an_unwritable_results_folder_is_a_warning(
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "tmpfs"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tmpfs", "64k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_full_disk_is_a_warning(
@@ -57,3 +53,26 @@ def test_a_full_disk_is_a_warning(
     assert result.stages["shout"].status == "completed" and result.output("shout") == big.upper()
     assert "No space left on device" in caplog.text
     assert not [p for p in tiny_tmpfs.rglob("*") if p.is_file()]  # no half-written entry is left behind
+
+
+def test_an_embedding_cache_on_a_full_disk_is_a_warning_and_keeps_the_vectors(
+    tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    texts = [f"passage {i} " * 8 for i in range(3000)]  # ~600 KB of cache rows: ten times the disk
+    model = opened(HashEmbedding, root=tiny_tmpfs, state_dir=tiny_tmpfs, batch_size=100)
+    with caplog.at_level(logging.WARNING, logger="dagwright.embeddings"):
+        vectors = model.vectors(texts)
+    uncached = opened(HashEmbedding, root=tiny_tmpfs, state_dir=tiny_tmpfs, cache=False).vectors(texts)
+    assert np.array_equal(vectors, uncached)
+    assert "No space left on device" in caplog.text or "database or disk is full" in caplog.text
+    assert caplog.text.count("embedding cache") == 1  # one warning, not one a batch
+
+
+def test_an_unreadable_embedding_cache_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "embeddings.sqlite").write_text("not a database")
+    model = opened(HashEmbedding, root=tmp_path, state_dir=state)
+    with caplog.at_level(logging.WARNING, logger="dagwright.embeddings"):
+        assert len(model.vectors(["a", "b"])) == 2
+    assert "embeddings.sqlite" in caplog.text

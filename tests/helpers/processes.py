@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 
 def interrupt_group(process: subprocess.Popen, timeout: float = 120) -> None:
@@ -16,3 +18,10 @@ def interrupt_group(process: subprocess.Popen, timeout: float = 120) -> None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         raise
+
+
+def stop_embedded_servers(under: Path) -> None:
+    """Kill the PostgreSQL servers whose data folder is under ``under``, with their children."""
+    for pid_file in under.rglob("postmaster.pid"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
