@@ -115,6 +115,7 @@ def answered(served: str, browser: Any) -> dict[str, Any]:
         flow_run = wait_for_final_state(view_submitted_run(page))
         badge = page.locator(".state-badge").first
         badge.filter(has_text=flow_run.state_name or "").wait_for()
+        page.get_by_text("Beginning flow run").first.wait_for()  # the logs have loaded
         shot(page, "05-run-completed")
         return {"ui": served, "flow_run": flow_run, "badge": badge.inner_text()}
     finally:
@@ -160,6 +161,7 @@ def test_a_failed_ingest_reads_well(served: str, page: Any) -> None:
     submit(page)
     flow_run = wait_for_final_state(view_submitted_run(page))
     page.locator(".state-badge").first.filter(has_text="Failed").wait_for()
+    page.get_by_text(MISSING).first.wait_for()  # the logs have loaded
     shot(page, "07-failed-ingest-logs")
     assert flow_run.state.is_failed()
     assert "stage 'load' failed" in (flow_run.state.message or "") and MISSING in (flow_run.state.message or "")
@@ -177,9 +179,11 @@ def test_a_failed_ingest_reads_well(served: str, page: Any) -> None:
     assert all(r.task_run_id == tasks["load"].id for r in tracebacks), "a traceback outside the failed stage's log"
     assert len(tracebacks) <= 1
 
-    page.goto(f"{served}/runs/flow-run/{flow_run.id}?tab=Task%20Runs")
-    page.get_by_text("Skipped").first.wait_for()
-    assert page.get_by_text("NotReady").count() == 0
+    from playwright.sync_api import expect
+
+    page.get_by_text("Task Runs", exact=True).first.click()
+    expect(page.locator(".state-badge").filter(has_text=re.compile(r"^\s*Skipped\s*$"))).to_have_count(3)
+    expect(page.get_by_text("NotReady")).to_have_count(0)
     shot(page, "08-failed-ingest-task-runs")
 
 
