@@ -24,6 +24,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.llmserver": (),
     "components.loaders": ("loader.files",),
     "components.models": (),
+    "components.progress": (),
     "components.prompts": (),
     "components.python": ("python.call",),
     "components.resources": (),

@@ -80,8 +80,13 @@ def enter_project(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from flows.cli.help import MAIN_EXAMPLES, Formatter, examples_text
+
     parser = argparse.ArgumentParser(
-        prog="dagwright", description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows."
+        prog="dagwright",
+        description="Declarative AI pipelines: YAML DAGs of components, run as Prefect flows.",
+        epilog=examples_text(MAIN_EXAMPLES) + "\n\nshell completion: dagwright completion bash|zsh|fish --help",
+        formatter_class=Formatter,
     )
     parser.add_argument("--version", action="version", version=f"dagwright {__version__}")
     file_help = "pipelines file (default: $DAGWRIGHT_PIPELINES or ./pipelines.yaml)"
@@ -98,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="pipelines file to check")
     p.set_defaults(command=cmd_validate)
 
-    sub.add_parser("list", help="list pipelines").set_defaults(command=cmd_list)
+    p = sub.add_parser("list", help="list pipelines")
+    p.add_argument("--names", action="store_true", help="only the names, one a line")
+    p.set_defaults(command=cmd_list)
 
     p = sub.add_parser("show", help="show a pipeline's DAG as text and Mermaid")
     p.add_argument("pipeline")
@@ -129,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="serve pipelines as Prefect deployments with their schedules")
     p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
+    p.add_argument(
+        "--pipeline", action="append", default=[], metavar="NAME", help="deploy only this pipeline (repeatable)"
+    )
     p.set_defaults(command=cmd_deploy)
 
     p = sub.add_parser("resources", help="list resources, their types and the stages that use them")
@@ -144,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("components", help="list components with params and ports")
     p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
     p.set_defaults(command=cmd_components)
+
+    p = sub.add_parser("completion", help="print the shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+    p.set_defaults(command=cmd_completion)
     return parser
 
 
@@ -167,7 +181,9 @@ class _Commands:
         self.subparsers, self.common = subparsers, common
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+        from flows.cli.help import help_for
+
+        return self.subparsers.add_parser(name, parents=[self.common], **help_for(name), **kwargs)
 
 
 def _plans(args: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
@@ -267,7 +283,11 @@ def _bytes(size: int) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for name, plan in _plans(args).items():
+    plans = _plans(args)
+    if args.names:
+        print("\n".join(plans))
+        return 0
+    for name, plan in plans.items():
         p = plan.pipeline
         schedule = ""
         if p.schedule:
@@ -401,21 +421,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from flows.language.load import did_you_mean, find_pipelines_file
 
     plans = _plans(args)
-    unknown = [n for n in args.pipelines if n not in plans]
+    names = [*args.pipelines, *args.pipeline]
+    unknown = [n for n in names if n not in plans]
     if unknown:
         raise ParamError(
             f"no pipeline '{unknown[0]}'{did_you_mean(unknown[0], plans)}; pipelines are: {', '.join(plans)}"
         )
-    chosen = [plans[n] for n in (args.pipelines or plans)]
+    chosen = [plans[n] for n in dict.fromkeys(names or plans)]
     if not chosen:
         raise DagwrightError("no pipelines to deploy: pipelines.yaml defines none")
     if args.profile:  # the processes that run the deployments' flows load the file under the same profile
         os.environ["DAGWRIGHT_PROFILE"] = args.profile
     where = configure_prefect(chosen[0].project_root, verbose=True)
-    print(f"serving {len(chosen)} deployment(s) on {where}; Ctrl-C stops", flush=True)
-    from flows.prefect.deploy import serve_plans
+    print(f"deploying {len(chosen)} pipeline(s) to {where}; Ctrl-C stops serving them", flush=True)
+    from flows.execute.session import state_dir
+    from flows.prefect.deploy import PausedOnExit, serve_plans
 
-    serve_plans(chosen, str(find_pipelines_file(args.file)))
+    record = PausedOnExit(state_dir(chosen[0].project_root) / "deploy-paused.json", where)
+    serve_plans(plans, chosen, str(find_pipelines_file(args.file)), record)
     return 0
 
 
@@ -436,7 +459,14 @@ def cmd_components(args: argparse.Namespace) -> int:
     return 0
 
 
-_NOTHING_TO_FINALIZE = {cmd_validate, cmd_list, cmd_show, cmd_schema, cmd_components, cmd_cache}
+def cmd_completion(args: argparse.Namespace) -> int:
+    from flows.cli.completion import script
+
+    print(script(args.shell, _parser()))
+    return 0
+
+
+_NOTHING_TO_FINALIZE = {cmd_validate, cmd_list, cmd_show, cmd_schema, cmd_components, cmd_cache, cmd_completion}
 
 if __name__ == "__main__":  # pragma: no cover
     entry()

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from flows.execute.runtime import Reporter, RunResult, StageResult, describe_error
+from flows.execute.runtime import Reporter, RunResult, StageResult, describe_error, progress_to
 
 _MARKS = {"completed": "ok", "cached": "cached", "checked": "checked", "failed": "FAILED", "skipped": "skipped"}
 
@@ -67,26 +67,47 @@ def gate_markdown(report: Any) -> str:
 
 
 class ConsoleReporter:
-    """One line per stage as it finishes (threads may finish together, so writes are serialized)."""
+    """One line per stage as it finishes, and the progress of long stages: bars on a TTY, plain lines elsewhere
+    (flows.execute.progress). Threads may report together, so writes are serialized."""
 
     def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.verbose = verbose
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # a progress display may write a line while the lock is held
+        self.progress: Any = None  # chosen at the first progress report, so a run without any never loads Rich
+        # A timed-out stage's abandoned thread may still report: its bar must not come back after its line.
+        self.finished: set[str] = set()
 
     def _write(self, text: str) -> None:
         with self.lock:
+            if self.progress is not None and self.progress.print(text):
+                return
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None:
+        from flows.execute.progress import display_for
+
+        with self.lock:
+            if stage in self.finished:
+                return
+            if self.progress is None:
+                self.progress = display_for(self.stream, self._write)
+            self.progress.update(stage, done, total)
+
     def stage_started(self, stage: str, attempt: int) -> None:
-        pass
+        with self.lock:
+            self.finished.discard(stage)
 
     def stage_retrying(self, stage: str, attempt: int, error: BaseException, delay: float) -> None:
         self._write(f"{stage:<16} retry    attempt {attempt} failed ({describe_error(error)}); retrying in {delay:g}s")
 
     def stage_finished(self, result: StageResult) -> None:
-        self._write(describe(result, verbose=self.verbose))
+        with self.lock:
+            self.finished.add(result.stage)
+            if self.progress is not None:
+                self.progress.finish(result.stage)
+            self._write(describe(result, verbose=self.verbose))
 
 
 class TeeReporter:
@@ -104,6 +125,10 @@ class TeeReporter:
     def stage_finished(self, result: StageResult) -> None:
         for r in self.reporters:
             r.stage_finished(result)
+
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None:
+        for r in self.reporters:
+            progress_to(r, stage)(done, total)  # each guarded: one broken display does not starve the others
 
 
 def summary_rows(result: RunResult) -> list[dict[str, Any]]:

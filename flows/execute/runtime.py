@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -110,6 +110,32 @@ class NullReporter:
         pass
 
 
+class ShowsProgress(Protocol):
+    """A reporter that also shows the progress of long stages (components.progress). Optional, so reporters
+    written without it keep working. Called from the stage's thread as often as its component reports: throttle
+    there."""
+
+    def stage_progress(self, stage: str, done: int, total: int | None) -> None: ...
+
+
+def progress_to(reporter: Reporter, stage: str) -> Callable[[int, int | None], None]:
+    """The listener of a stage's progress reports: its reporter's ``stage_progress``, if it has one. A display
+    that breaks never fails the stage: progress is a view."""
+    show = getattr(reporter, "stage_progress", None)
+
+    def listener(done: int, total: int | None) -> None:
+        if show is None:
+            return
+        try:
+            show(stage, done, total)
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).debug("progress of stage %s not shown", stage, exc_info=True)
+
+    return listener
+
+
 @dataclass
 class RunContext:
     plan: Plan
@@ -157,7 +183,10 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     params = resolve_params(stage.component.Params, stage.with_, ctx.params, where=f"stage '{stage.id}'")
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
-    status, outputs = _cached_or_run(stage, ctx, params, inputs)
+    from components.progress import listening
+
+    with listening(progress_to(ctx.reporter, stage.id)):
+        status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
     return _result(stage, status, outputs, inputs, started, attempt, gates)
 

@@ -118,11 +118,13 @@ def run_plan_in_flow(
 ) -> RunResult:
     from flows.execute.report import TeeReporter
     from flows.prefect.logs import LogReporter
+    from flows.prefect.progress import ProgressArtifacts
 
     started = time.perf_counter()
     bound = plan.bind_params(arguments)
     store = default_store(plan) if use_cache else None
-    ctx = RunContext(plan, bound, store, TeeReporter(LogReporter(), reporter), gate_hook=publish_gate)
+    reporters = TeeReporter(LogReporter(), ProgressArtifacts(), reporter)
+    ctx = RunContext(plan, bound, store, reporters, gate_hook=publish_gate)
     futures: dict[str, Any] = {}
     attempts = _Attempts()
     with scrubbed_logs(ctx.secrets or Secrets()):

@@ -146,9 +146,11 @@ def main(spec: dict[str, Any]) -> None:
     print(store.sync(chunks, prune=True).present())
 
 
-def start_child(spec: dict[str, Any], tmp_path: Path, *, resume: Path | None = None) -> subprocess.Popen:
-    """Start an ingest child. With a ``stop`` in the spec, return once it has reached that point, where it
-    waits to be killed or, with ``resume``, until that file exists."""
+def start_child(
+    spec: dict[str, Any], tmp_path: Path, *, stops: bool = True, resume: Path | None = None
+) -> subprocess.Popen:
+    """Start an ingest child. When it ``stops`` (a ``stop`` or ``stop_after`` in the spec), return once it has
+    reached that point, where it waits to be killed or, with ``resume``, until that file exists."""
     flag = tmp_path / f"signal-{time.monotonic_ns()}"
     env = {**os.environ, "DAGWRIGHT_FAULT_SIGNAL": str(flag)}
     if resume is not None:
@@ -162,7 +164,7 @@ def start_child(spec: dict[str, Any], tmp_path: Path, *, resume: Path | None = N
         text=True,
     )
     deadline = time.monotonic() + 120
-    while spec.get("stop") and not flag.exists():
+    while stops and not flag.exists():
         if child.poll() is not None or time.monotonic() > deadline:
             child.kill()
             pytest.fail(f"the child never reached its stop: {child.communicate()[1][-2000:]}")
@@ -173,7 +175,7 @@ def start_child(spec: dict[str, Any], tmp_path: Path, *, resume: Path | None = N
 def run_child(spec: dict[str, Any], tmp_path: Path, *, killed: bool = True) -> str:
     """Run one ingest child; with ``killed``, kill -9 it once it signals, else wait for it to finish."""
     if not killed:
-        child = start_child({**spec, "stop": None}, tmp_path)
+        child = start_child(spec, tmp_path, stops=False)
         out, err = child.communicate(timeout=300)
         assert child.returncode == 0, err
         return out.strip()

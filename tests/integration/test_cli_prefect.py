@@ -107,7 +107,7 @@ def test_deploy_serves_scheduled_deployments_that_can_be_triggered(prefect_api: 
             "source": str(notes_project.parent / "notes"),
             "out": str(notes_project.parent / "out" / "report.json"),
         }
-        assert deployment.tags == ["test"]
+        assert deployment.tags == ["test", "dagwright"]  # the tag marks deployments dagwright manages
         schedule = deployment.schedules[0].schedule
         assert (schedule.cron, schedule.timezone) == ("30 7 * * 1-5", "Europe/Paris")
 
