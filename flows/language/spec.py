@@ -77,8 +77,20 @@ class Param(Strict):
     default: Any = Field(None, description="Value when the run gives none; without it the param is required.")
     description: str = ""
     enum: list[Any] | None = Field(None, description="The only values allowed.")
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: float | None = Field(None, description="Smallest value allowed (integer and number params).")
+    maximum: float | None = Field(None, description="Largest value allowed (integer and number params).")
+    min_length: int | None = Field(
+        None,
+        ge=0,
+        description="Fewest characters a string param takes, not counting whitespace around the text: "
+        "`min_length: 1` refuses an empty or blank value.",
+    )
+    max_length: int | None = Field(None, ge=0, description="Most characters a string param takes.")
+    pattern: str | None = Field(
+        None,
+        description="A regular expression the string must contain a match of (JSON Schema's `pattern`; "
+        "anchor it with ^...$ to match the whole value).",
+    )
     secret: bool = Field(
         False,
         description="Never shown: masked in every message, log and artifact of a run, and a password field in "
@@ -100,6 +112,27 @@ class Param(Strict):
             raise ValueError("a secret param has no default (secrets never go in the YAML); pass it when running")
         return self
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _constraints_fit_the_type(self) -> Param:
+        # A bound the type cannot have would reach the run form as a schema Prefect ignores or misreads.
+        for name, kinds in _CONSTRAINT_KINDS.items():
+            if getattr(self, name) is not None and self.type not in kinds:
+                raise ValueError(f"{name} applies to {' and '.join(kinds)} params, not {self.type}")
+        for low, high in (("minimum", "maximum"), ("min_length", "max_length")):
+            if None not in (getattr(self, low), getattr(self, high)) and getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} {getattr(self, low)} is above {high} {getattr(self, high)}")
+        return self
+
     @property
     def required(self) -> bool:
         return "default" not in self.model_fields_set
@@ -107,6 +140,15 @@ class Param(Strict):
     @property
     def python_type(self) -> builtins.type:  # `type` is a field of this model
         return PYTHON_TYPES[self.type]
+
+
+_CONSTRAINT_KINDS: dict[str, tuple[str, ...]] = {
+    "minimum": ("integer", "number"),
+    "maximum": ("integer", "number"),
+    "min_length": ("string",),
+    "max_length": ("string",),
+    "pattern": ("string",),
+}
 
 
 def infer_param_type(value: Any) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.language import params as run_params
 from flows.plan.planner import Plan
 from flows.prefect.executor import ENTRYPOINT_MODULE, build_flow, flow_function_name
 
@@ -82,7 +83,19 @@ def deployment_for(plan: Plan, existing: Any = None, paused_by_us: set[str] | No
     deployment.schedules = _schedules(plan, existing)
     # Served runs execute in a fresh process that imports the flow by this path (see flows/entrypoints.py).
     deployment.entrypoint = f"{ENTRYPOINT_MODULE}.{flow_function_name(plan.name)}"
+    _describe_params(deployment, plan)
     return deployment
+
+
+def _describe_params(deployment: Any, plan: Plan) -> None:
+    """Prefect builds the deployment's parameter schema from the flow's signature: a title, a type and a
+    default. What the YAML also says of each param (description, bounds, enum, lengths, pattern) is added here,
+    so the run form describes each field and the server, which enforces the schema by default, refuses a bad
+    value before a run starts. RunnerDeployment keeps the schema in a private attribute and has no public way
+    to set it; the browser tests (tests/integration/browser) read the result in the UI, so a change shows."""
+    properties = deployment._parameter_openapi_schema.properties
+    for name, param in plan.pipeline.params.items():
+        properties[name].update(run_params.json_schema(param))
 
 
 def _keeps_pause(existing: Any, paused_by_us: set[str]) -> bool | None:

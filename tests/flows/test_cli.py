@@ -191,6 +191,23 @@ def test_bad_params_are_rejected_before_running(param: str, message: str, capsys
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("question=   ", "param 'question': '   ' is blank (empty or only whitespace); it needs at least 1 character"),
+        ("top_k=50", "param 'top_k': 50 is above the maximum 20\n"),
+    ],
+)
+def test_the_shipped_rag_query_refuses_bad_params_before_prefect_starts(
+    param: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No --local: a run that got past its params would start a temporary Prefect server, well beyond this.
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    command = ["-f", str(REPO / "pipelines.yaml"), "run", "rag-query", "-p", "question=Why?", "-p", param]
+    assert main(command) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_show_draws_order_only_edges_apart_from_data_edges(plan_of) -> None:
     from flows.plan.render import as_mermaid, as_text
 
