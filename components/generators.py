@@ -157,7 +157,9 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         if self.client is None:
             raise RuntimeError(f"{self.name}: chat() before open()")
-        stream = bool(options.pop("stream", False))
+        from components.tokens import report_token, wants_tokens
+
+        stream = bool(options.pop("stream", False)) or wants_tokens()  # a streaming request streams the call
         request: dict[str, Any] = {"model": self.params.model, "messages": messages, **options}
         if not stream:
             response = self.client.chat.completions.create(**request)
@@ -167,6 +169,7 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
         for chunk in chunks:
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
+                report_token(chunk.choices[0].delta.content)
             if chunk.usage:
                 usage = _usage(chunk.usage)
         return "".join(parts), usage

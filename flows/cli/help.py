@@ -46,6 +46,18 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "`deploy` find it on 127.0.0.1:4200. Ctrl-C stops it cleanly.",
         ["dagwright up", "dagwright up --port 4320"],
     ),
+    "serve": (
+        "Serve the pipelines marked `serve:` over HTTP on the in-process executor (no Prefect): "
+        "POST /v1/pipelines/NAME/run (JSON) and /stream (Server-Sent Events), the OpenAI-compatible "
+        "/v1/chat/completions for `serve: {chat: true}` pipelines, /healthz, /readyz, /metrics and /docs. API keys "
+        "come from DAGWRIGHT_API_KEYS ('org:key,...') or DAGWRIGHT_API_KEYS_FILE; without any, every caller is "
+        "let in. Rate limits are counted in Redis when DAGWRIGHT_REDIS_URL is set. Ctrl-C stops it.",
+        [
+            "dagwright serve",
+            "DAGWRIGHT_API_KEYS=acme:s3cret dagwright serve --host 0.0.0.0 --port 8080",
+            "dagwright --profile prod serve",
+        ],
+    ),
     "deploy": (
         "Make the server's deployments match the file, then serve them from this process until Ctrl-C: one "
         "deployment per pipeline (pipeline/pipeline) with its schedule, params and tags, plus the tag "

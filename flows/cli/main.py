@@ -134,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server to answer")
     p.set_defaults(command=cmd_up)
 
+    p = sub.add_parser("serve", help="serve the `serve:` pipelines over HTTP (REST, SSE, OpenAI-compatible)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(command=cmd_serve)
+
     p = sub.add_parser("deploy", help="serve pipelines as Prefect deployments with their schedules")
     p.add_argument("pipelines", nargs="*", help="pipelines to deploy (default: all)")
     p.add_argument(
@@ -414,6 +419,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     from flows.prefect.server import run_up
 
     return run_up(state_dir(Path.cwd()), args.host, args.port, args.timeout)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve.server import serve
+
+    return serve(_plans(args), host=args.host, port=args.port)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

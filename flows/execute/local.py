@@ -7,6 +7,7 @@ retry delays, timeouts and the result cache come from the plan.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,6 +31,7 @@ from flows.execute.runtime import (
     skipped_result,
 )
 from flows.execute.secrets import Secrets, scrubbed_exception, scrubbed_logs
+from flows.execute.session import Session, provider_for
 from flows.plan.planner import Plan, PlannedStage
 
 
@@ -42,12 +44,14 @@ def run_local(
     use_cache: bool = True,
     max_workers: int = 8,
     dry_run: bool = False,
+    session: Session | None = None,
 ) -> RunResult:
     """Run ``plan`` in this process. ``dry_run`` runs every check but no stage that writes (`dagwright check`)."""
     started = time.perf_counter()
     bound = plan.bind_params(params or {})
     store = (store or default_store(plan)) if use_cache else None
-    ctx = RunContext(plan, bound, store, reporter or NullReporter(), dry_run=dry_run)
+    provider = provider_for(plan, session) if session is not None else None  # `serve` shares its app's session
+    ctx = RunContext(plan, bound, store, reporter or NullReporter(), dry_run=dry_run, provider=provider)
     with scrubbed_logs(ctx.secrets or Secrets()):
         results, first_error = _Scheduler(plan, ctx, max_workers).run()
     ordered = {s.id: results[s.id] for s in plan.stages}
@@ -92,7 +96,9 @@ class _Scheduler:
                     self._finish(self._execute(ready[0]))  # a chain needs no thread hop
                     continue
                 for stage in ready:
-                    self.running[self._pool_().submit(self._execute, stage)] = stage.id
+                    # The caller's context variables (a streaming request's token listener) reach the stage.
+                    run = contextvars.copy_context().run
+                    self.running[self._pool_().submit(run, self._execute, stage)] = stage.id
                 done, _ = wait(self.running, return_when=FIRST_COMPLETED)
                 for future in done:
                     del self.running[future]

@@ -238,15 +238,53 @@ class Stage(Policies):
     description: str = ""
 
 
+class Serve(Strict):
+    """How `dagwright serve` offers a pipeline over HTTP (`serve: true` is `serve: {}`)."""
+
+    chat: bool = Field(
+        False,
+        description="Also answer OpenAI-compatible /v1/chat/completions with model = the pipeline's name; the "
+        "last user message is its `question` param.",
+    )
+
+
 class Pipeline(Strict):
     """A DAG of stages, run as one Prefect flow whose parameters are ``params``."""
 
     description: str = ""
     params: dict[str, Param] = Field(default_factory=dict)
     schedule: Schedule | None = None
+    serve: Serve | None = Field(
+        None,
+        description="Serve it over HTTP with `dagwright serve`: true, or {chat: true} for the OpenAI-compatible "
+        "chat endpoint too. Unset or false: not served.",
+    )
     tags: list[str] = Field(default_factory=list)
     defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")
     stages: dict[str, Stage] = Field(description="Stage id -> stage. Ids are short verbs: read, chunk, embed.")
+
+    @field_validator("serve", mode="before")
+    @classmethod
+    def _serve_shorthand(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False or value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected true, false or a mapping such as {{chat: true}}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _chat_has_a_question(self) -> Pipeline:
+        if self.serve is not None and self.serve.chat:
+            question = self.params.get("question")
+            if question is None or question.type != "string":
+                known = ", ".join(self.params) or "(none)"
+                raise ValueError(
+                    f"a chat pipeline (serve: {{chat: true}}) needs a string param 'question' for the last user "
+                    f"message; params are: {known}"
+                )
+        return self
 
     @field_validator("params", "stages")
     @classmethod

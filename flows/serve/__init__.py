@@ -1,0 +1,1 @@
+"""`dagwright serve`: the pipelines marked `serve:` behind HTTP, on the in-process executor. Never imports prefect."""

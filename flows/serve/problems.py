@@ -1,0 +1,96 @@
+"""Errors as JSON problem details (RFC 9457), each with a stable `code` that clients may switch on.
+
+Every error response goes through here, so none carries a traceback or an exception's text that could quote a
+secret: the detail is written by us, and a stage's own message only after the run's secrets are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger("dagwright.serve")
+MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class ProblemError(Exception):
+    """Raised anywhere in a request to answer with this problem."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers, self.extra = status, code, detail, headers or {}, extra
+
+    def body(self, instance: str = "") -> dict[str, Any]:
+        return problem_body(self.status, self.code, self.detail, instance, **self.extra)
+
+
+def problem_body(status: int, code: str, detail: str, instance: str = "", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": f"https://dagwright.dev/problems/{code}", "title": TITLES.get(status, "Error")}
+    body |= {"status": status, "code": code, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    return body | extra
+
+
+def problem_response(problem: ProblemError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else ""
+    return JSONResponse(problem.body(instance), problem.status, problem.headers, media_type=MEDIA_TYPE)
+
+
+def install(app: Any) -> None:
+    """Answer every error the app can raise as a problem."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc, request)
+
+    async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [_error(e) for e in exc.errors()]
+        return problem_response(ProblemError(422, "invalid_request", _summary(errors), errors=errors), request)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return problem_response(ProblemError(exc.status_code, code, str(exc.detail)), request)
+
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)  # the traceback goes to the log, never out
+        return problem_response(ProblemError(500, "internal_error", "the server failed; see its log"), request)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def _error(error: Any) -> dict[str, Any]:
+    # The input is left out: it may be the whole body, secrets included.
+    return {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error.get("type")}
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    shown = [f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:3]]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(shown) + more

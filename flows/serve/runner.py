@@ -1,0 +1,94 @@
+"""One pipeline run for one request: in a worker thread on the in-process executor, with the app's session, a
+deadline, and failures turned into problems (a provider that failed is a 502/503, a deadline a 504)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flows.errors import ParamError
+from flows.execute.local import run_local
+from flows.execute.outputs import final_outputs, output_data, scrub_data
+from flows.execute.runtime import RunResult
+from flows.execute.secrets import secrets_of_run
+from flows.execute.session import Session
+from flows.plan.planner import Plan
+from flows.serve.problems import ProblemError
+
+# Exception classes (by name, so openai is not imported here) that mean the model provider failed.
+_UNAVAILABLE = {"APIConnectionError", "APITimeoutError", "ResourceError", "ConnectionError"}
+_BAD_GATEWAY = {"APIStatusError", "APIError", "RateLimitError", "InternalServerError"}
+
+
+@dataclass(frozen=True)
+class Served:
+    plan: Plan
+    result: RunResult
+    outputs: dict[str, Any]  # `stage.port` -> the output's value
+    run_id: str
+
+    def data(self) -> dict[str, Any]:
+        secrets = secrets_of_run(self.plan, self.result.params)
+        outputs = {label: output_data(v) for label, v in self.outputs.items()}
+        body = {"pipeline": self.plan.name, "run_id": self.run_id, "seconds": round(self.result.seconds, 4)}
+        return scrub_data(body | {"outputs": outputs}, secrets)
+
+    def cache(self) -> str:
+        """How the answer was made: `exact` when every stage came from the result cache, else `model`."""
+        statuses = {r.status for r in self.result.stages.values()}
+        return "exact" if statuses == {"cached"} else "model"
+
+
+async def run_pipeline(
+    plan: Plan,
+    params: Mapping[str, Any],
+    session: Session,
+    timeout: float,
+    in_thread: Callable[[], Any] | None = None,
+) -> Served:
+    """Run ``plan``; ``in_thread`` wraps the run in the worker thread (the token listener of a stream)."""
+    try:
+        bound = plan.bind_params(params)
+    except ParamError as exc:
+        raise ProblemError(422, "invalid_params", str(exc)) from None
+    call = functools.partial(_run, plan, bound, session, in_thread)
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(call), timeout)
+    except TimeoutError:
+        # The worker thread cannot be stopped; it finishes in the background and its result is dropped.
+        raise ProblemError(504, "timeout", f"the pipeline did not finish within {timeout:g} s") from None
+
+
+def _run(plan: Plan, bound: dict[str, Any], session: Session, in_thread: Callable[[], Any] | None) -> Served:
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.perf_counter_ns() % 1_000_000:06d}"
+    if in_thread is None:
+        result = run_local(plan, bound, session=session)
+    else:
+        with in_thread():
+            result = run_local(plan, bound, session=session)
+    if not result.ok:
+        raise failure_problem(plan, result)
+    outputs = {o.label: o.value for o in final_outputs(plan, result)}
+    return Served(plan, result, outputs, run_id)
+
+
+def failure_problem(plan: Plan, result: RunResult) -> ProblemError:
+    """The problem for a failed run: its failed stage is named, its exception's text is not (it may quote a
+    prompt or a connection string)."""
+    error = result.error
+    stage = error.stage if error is not None else "?"
+    exc = result.stages[stage].exception if stage in result.stages else None
+    names = {c.__name__ for c in type(exc).__mro__} if exc is not None else set()
+    if names & _UNAVAILABLE:
+        return ProblemError(503, "provider_unavailable", f"stage '{stage}': the model provider is unreachable")
+    if names & _BAD_GATEWAY:
+        return ProblemError(502, "provider_error", f"stage '{stage}': the model provider answered with an error")
+    if "StageTimeout" in names:
+        return ProblemError(504, "stage_timeout", f"stage '{stage}' timed out")
+    if "GateFailed" in names:
+        return ProblemError(422, "check_failed", f"stage '{stage}': a data-quality check failed", stage=stage)
+    return ProblemError(500, "pipeline_failed", f"pipeline '{plan.name}' failed at stage '{stage}'", stage=stage)

@@ -1,0 +1,67 @@
+"""A run whose generated tokens reach the client as they come: the worker thread's token listener
+(components/tokens.py) hands each token to the event loop, which sends it on while the run goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from components.tokens import streaming_tokens
+from flows.execute.session import Session
+from flows.plan.planner import Plan
+from flows.serve.problems import ProblemError
+from flows.serve.runner import Served, run_pipeline
+
+Event = tuple[str, Any]  # ("token", text) | ("done", Served) | ("error", ProblemError)
+
+
+async def run_streaming(
+    plan: Plan, params: Mapping[str, Any], session: Session, timeout: float
+) -> AsyncIterator[Event]:
+    """The run's tokens in order, then its outcome. A provider that does not stream gives no tokens, so the
+    whole answer follows as one token: a client reads tokens the same way from every provider."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def listener(text: str) -> None:  # called in the worker thread; the queue belongs to the event loop
+        loop.call_soon_threadsafe(queue.put_nowait, text)
+
+    task = asyncio.ensure_future(run_pipeline(plan, params, session, timeout, lambda: streaming_tokens(listener)))
+    sent = 0
+    try:
+        while not task.done() or not queue.empty():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                sent += 1
+                yield "token", getter.result()
+            else:
+                getter.cancel()
+        served = task.result()
+    except ProblemError as problem:
+        yield "error", problem
+        return
+    finally:
+        task.cancel()  # a client that went away: the run's thread finishes alone, unread
+    if not sent and (text := answer_of(served)["text"]):
+        yield "token", text
+    yield "done", served
+
+
+def answer_of(served: Served) -> dict[str, Any]:
+    """The answer's text, sources, usage and model, from the first final output that carries text (a
+    generator's Answer) or is a string."""
+    for value in served.outputs.values():
+        if isinstance(value, str):
+            return {"text": value, "sources": [], "usage": {}, "model": ""}
+        if isinstance(getattr(value, "text", None), str):
+            sources = [_plain(s) for s in getattr(value, "sources", [])]
+            usage, model = dict(getattr(value, "usage", {}) or {}), str(getattr(value, "model", ""))
+            return {"text": value.text, "sources": sources, "usage": usage, "model": model}
+    return {"text": "", "sources": [], "usage": {}, "model": ""}
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
