@@ -49,6 +49,7 @@ def create_app(plans: dict[str, Plan], settings: ServeSettings | None = None) ->
     served = served_plans(plans)
     limiter = RateLimiter(counter_for(settings.redis_url), settings.key_rate, settings.org_rate)
     state = ServeState(served, settings, KeyRing.from_settings(settings), limiter)
+    state.org_pipelines = settings.org_pipelines
     app = FastAPI(
         title="dagwright",
         description="The pipelines of this project marked `serve:`; errors are RFC 9457 problem details.",

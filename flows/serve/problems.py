@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 log = logging.getLogger("dagwright.serve")
 MEDIA_TYPE = "application/problem+json"
+OPENAI_PATHS = ("/v1/chat/", "/v1/models")
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -51,7 +52,10 @@ def problem_body(status: int, code: str, detail: str, instance: str = "", **extr
 
 def problem_response(problem: ProblemError, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else ""
-    return JSONResponse(problem.body(instance), problem.status, problem.headers, media_type=MEDIA_TYPE)
+    body = problem.body(instance)
+    if instance.startswith(OPENAI_PATHS):  # OpenAI's clients read the message from `error`; an extension member
+        body["error"] = {"message": problem.detail, "type": problem.code, "code": problem.code}
+    return JSONResponse(body, problem.status, problem.headers, media_type=MEDIA_TYPE)
 
 
 def install(app: Any) -> None:

@@ -18,6 +18,8 @@ class ServeSettings:
     max_question_chars: int = 4000
     timeout: float = 120.0  # seconds a request may take before a 504
     cors_origins: tuple[str, ...] = field(default_factory=tuple)  # none: CORS off
+    # org -> the pipelines its keys may call (DAGWRIGHT_ORG_PIPELINES="acme=rag-query|docs;ops=*"); unlisted: all
+    org_pipelines: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServeSettings:
@@ -33,4 +35,13 @@ class ServeSettings:
             max_question_chars=int(env.get("DAGWRIGHT_MAX_QUESTION_CHARS", cls.max_question_chars)),
             timeout=float(env.get("DAGWRIGHT_SERVE_TIMEOUT", cls.timeout)),
             cors_origins=origins,
+            org_pipelines=parse_org_pipelines(env.get("DAGWRIGHT_ORG_PIPELINES", "")),
         )
+
+
+def parse_org_pipelines(text: str) -> dict[str, set[str]]:
+    found = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        org, _, names = part.partition("=")
+        found[org.strip()] = {n.strip() for n in names.split("|") if n.strip()}
+    return found

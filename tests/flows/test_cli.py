@@ -15,7 +15,7 @@ from tests.conftest import REPO
 from tests.helpers.files import write_tree
 from tests.helpers.pipelines import buggy
 
-HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai")
+HEAVY = ("prefect", "feast", "great_expectations", "mlflow", "haystack", "onnxruntime", "openai", "fastapi", "uvicorn")
 
 
 def probe(code: str, *args: str) -> list[str]:

@@ -1,0 +1,31 @@
+"""Small functions behind the served test pipelines (tests/flows/test_serve.py, tests/integration/test_serve.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from components.documents import Document
+
+
+def shout(question: str, times: int) -> str:
+    return " ".join([question.upper()] * times)
+
+
+def fail(question: str) -> str:
+    # The message quotes a secret from the environment: no response may carry it.
+    raise RuntimeError(f"exploded with token {os.environ.get('SERVE_TEST_SECRET', '')} on {question!r}")
+
+
+def slow(question: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return question
+
+
+def passages(question: str) -> list[Document]:
+    """Two fixed passages, so a generator answers from them without an embedder or a store."""
+    texts = [
+        "dagwright keeps the results of stages in a content-hash cache under .dagwright/results.",
+        "A cached stage result is reused when the component, its params and the hashes of its inputs match.",
+    ]
+    return [Document(f"p{n}", text, {"source": f"notes{n}.md", "relevance": 0.9}) for n, text in enumerate(texts, 1)]
