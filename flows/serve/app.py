@@ -55,7 +55,7 @@ def create_app(plans: dict[str, Plan], settings: ServeSettings | None = None) ->
         description="The pipelines of this project marked `serve:`; errors are RFC 9457 problem details.",
         version="1",
         lifespan=_lifespan,
-        responses={"default": {"description": "A problem (RFC 9457)", "content": {problems.MEDIA_TYPE: {}}}},
+        responses={"default": problems.DEFAULT_RESPONSE},  # FastAPI then adds no 422 of its own shape
     )
     app.state.serve = state
     problems.install(app)

@@ -41,13 +41,30 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
 
 
+CHAT_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A chat.completion object; with `stream: true`, chat.completion.chunk objects as `data:` "
+        "events ending with `data: [DONE]`.",
+        "content": {
+            "application/json": {"schema": {"type": "object", "required": ["id", "object", "choices"]}},
+            "text/event-stream": {"schema": {"type": "object", "properties": {"data": {"type": "string"}}}},
+        },
+    }
+}
+
+
 def add_chat_routes(app: FastAPI) -> None:
     @app.get("/v1/models", tags=["openai"], summary="The chat pipelines, as OpenAI models")
     async def models(request: Request, caller: Authed) -> dict[str, Any]:
         chats = [p for p in request.app.state.serve.plans.values() if p.pipeline.serve.chat]
         return {"object": "list", "data": [{"id": p.name, "object": "model", "owned_by": "dagwright"} for p in chats]}
 
-    @app.post("/v1/chat/completions", tags=["openai"], summary="OpenAI-compatible chat over a chat pipeline")
+    @app.post(
+        "/v1/chat/completions",
+        tags=["openai"],
+        summary="OpenAI-compatible chat over a chat pipeline",
+        responses=CHAT_DOC,
+    )
     async def completions(request: Request, body: ChatRequest, caller: Authed) -> Any:
         state = request.app.state.serve
         plan = _chat_plan(state.plans, body.model)

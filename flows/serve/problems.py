@@ -31,6 +31,22 @@ TITLES = {
 }
 
 
+# The schema of every error response, for the OpenAPI spec (as the `default` response of every route).
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "Stable: clients may switch on it."},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+DEFAULT_RESPONSE = {"description": "A problem (RFC 9457)", "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
 class ProblemError(Exception):
     """Raised anywhere in a request to answer with this problem."""
 
@@ -77,7 +93,8 @@ def install(app: Any) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return problem_response(ProblemError(exc.status_code, code, str(exc.detail)), request)
+        headers = dict(exc.headers or {})  # a 405's Allow header (RFC 9110)
+        return problem_response(ProblemError(exc.status_code, code, str(exc.detail), headers), request)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)  # the traceback goes to the log, never out

@@ -20,11 +20,20 @@ from flows.serve.problems import ProblemError
 from flows.serve.runner import run_pipeline
 from flows.serve.streaming import answer_of, run_streaming
 
+# One Server-Sent Event, as OpenAPI 3.2 describes a stream: its `data` is JSON text.
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": ["token", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": 'Server-Sent Events: `token` events ({"text"}), then one `done` event (answer, sources, '
         "usage, cache, model, run_id) or one `error` event (a problem).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
     }
 }
 

@@ -1,5 +1,6 @@
 """`dagwright serve`'s app against small deterministic pipelines, through Starlette's TestClient (the real app,
-its lifespan, middleware and error handlers; no model). The model, Redis and uvicorn: tests/integration/test_serve.py."""
+its lifespan, middleware and error handlers; no model). The model, Redis and uvicorn:
+tests/integration/test_serve.py."""
 
 from __future__ import annotations
 
@@ -211,9 +212,12 @@ def test_api_keys_are_required_checked_and_scoped(tmp_path: Path) -> None:
 
 def test_rate_limits_per_key_and_per_organisation_in_memory(tmp_path: Path) -> None:
     with make_client(tmp_path, keys_text=KEYS, key_rate=2, org_rate=3) as client:
-        run = lambda key: client.post(
-            "/v1/pipelines/echo/run", json={"question": "hi"}, headers={"authorization": f"Bearer {key}"}
-        )  # noqa: E731
+
+        def run(key: str) -> Any:
+            return client.post(
+                "/v1/pipelines/echo/run", json={"question": "hi"}, headers={"authorization": f"Bearer {key}"}
+            )
+
         assert [run("key-acme-1").status_code for _ in range(2)] == [200, 200]
         refused = run("key-acme-1")
         is_problem(refused, 429, "rate_limited_key")
