@@ -75,13 +75,13 @@ def create_app(plans: dict[str, Plan], settings: ServeSettings | None = None) ->
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServeState = app.state.serve
-    # Resources open in the background (a model server takes seconds): /healthz answers at once, /readyz when done.
-    opener = threading.Thread(target=_open_resources, args=(state,), name="dagwright-open", daemon=True)
-    opener.start()
+    # Opened here, in the thread that lives as long as the app, before the first request: the embedded model
+    # server dies with the thread that started it (PR_SET_PDEATHSIG is per thread), so a short-lived opener
+    # thread left the app with a dead model server (found by tests/integration/test_serve.py).
+    _open_resources(state)
     try:
         yield
     finally:
-        opener.join()
         state.session.close()
         await state.limiter.counter.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from flows.execute.session import Session
 from flows.plan.planner import Plan
 from flows.serve.problems import ProblemError
 
+log = logging.getLogger("dagwright.serve")
 # Exception classes (by name, so openai is not imported here) that mean the model provider failed.
 _UNAVAILABLE = {"APIConnectionError", "APITimeoutError", "ResourceError", "ConnectionError"}
 _BAD_GATEWAY = {"APIStatusError", "APIError", "RateLimitError", "InternalServerError"}
@@ -71,6 +73,8 @@ def _run(plan: Plan, bound: dict[str, Any], session: Session, in_thread: Callabl
         with in_thread():
             result = run_local(plan, bound, session=session)
     if not result.ok:
+        # The operator's log gets the stage's reason (secrets masked by the runtime); the response does not.
+        log.warning("run of %s failed: %s", plan.name, result.error)
         raise failure_problem(plan, result)
     outputs = {o.label: o.value for o in final_outputs(plan, result)}
     return Served(plan, result, outputs, run_id)
