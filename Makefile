@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/gates.py
 	$(BIN)/python bench/rag.py
 	$(BIN)/python bench/peer.py
+	$(BIN)/python bench/serve.py
 
 up: setup
 	$(BIN)/dagwright up
