@@ -18,7 +18,7 @@ from flows.language.load import did_you_mean
 from flows.plan.planner import Plan
 from flows.serve.access import Authed, allow_pipeline, check_question
 from flows.serve.problems import ProblemError
-from flows.serve.runner import Served, run_pipeline
+from flows.serve.runner import Served, bind, run_pipeline
 from flows.serve.streaming import answer_of, run_streaming
 
 PASSED_ON = ("max_tokens", "temperature", "top_k")  # request fields given to params of the same name
@@ -72,14 +72,10 @@ def add_chat_routes(app: FastAPI) -> None:
         params = _params(plan, body)
         check_question(params, state.settings.max_question_chars)
         if body.stream:
-            plan.bind_params(params)
+            bind(plan, params)
             return StreamingResponse(_chunks(state, plan, params), media_type="text/event-stream")
         started = time.perf_counter()
-        try:
-            served = await run_pipeline(plan, params, state.session, state.settings.timeout)
-        except ProblemError as problem:
-            state.metrics.failed(plan.name, problem.code)
-            raise
+        served = await run_pipeline(plan, params, state.session, state.settings.timeout)
         state.metrics.answered(plan.name, "chat", 200, time.perf_counter() - started)
         state.metrics.usage(plan.name, answer_of(served), served.cache())
         return completion(served)

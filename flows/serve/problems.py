@@ -68,6 +68,8 @@ def problem_body(status: int, code: str, detail: str, instance: str = "", **extr
 
 def problem_response(problem: ProblemError, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else ""
+    if request is not None:
+        request.app.state.serve.metrics.failed(pipeline_label(request), problem.code)
     body = problem.body(instance)
     if instance.startswith(OPENAI_PATHS):  # OpenAI's clients read the message from `error`; an extension member
         body["error"] = {"message": problem.detail, "type": problem.code, "code": problem.code}
@@ -115,3 +117,12 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     shown = [f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:3]]
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return "; ".join(shown) + more
+
+
+def pipeline_label(request: Request) -> str:
+    """The metrics label of a request's pipeline: a served pipeline's name, else a fixed word, so callers cannot
+    grow the label set with made-up names."""
+    parts = request.url.path.split("/")
+    if len(parts) > 3 and parts[1:3] == ["v1", "pipelines"] and parts[3] in request.app.state.serve.plans:
+        return parts[3]
+    return "chat" if request.url.path.startswith("/v1/chat/") else "none"

@@ -17,7 +17,7 @@ from flows.serve.access import Authed, allow_pipeline, check_question
 from flows.serve.auth import Caller
 from flows.serve.models import request_model, response_model
 from flows.serve.problems import ProblemError
-from flows.serve.runner import run_pipeline
+from flows.serve.runner import bind, run_pipeline
 from flows.serve.streaming import answer_of, run_streaming
 
 # One Server-Sent Event, as OpenAPI 3.2 describes a stream: its `data` is JSON text.
@@ -45,18 +45,14 @@ def add_pipeline_routes(app: FastAPI, plan: Plan) -> None:
     async def run(request: Request, body: Params, caller: Authed) -> Any:  # type: ignore[valid-type]
         state, params = _admit(request, name, caller, body)
         started = time.perf_counter()
-        try:
-            served = await run_pipeline(plan, params, state.session, state.settings.timeout)
-        except ProblemError as problem:
-            state.metrics.failed(name, problem.code)
-            raise
+        served = await run_pipeline(plan, params, state.session, state.settings.timeout)
         state.metrics.answered(name, "run", 200, time.perf_counter() - started)
         state.metrics.usage(name, answer_of(served), served.cache())
         return served.data()
 
     async def stream(request: Request, body: Params, caller: Authed) -> StreamingResponse:  # type: ignore[valid-type]
         state, params = _admit(request, name, caller, body)
-        plan.bind_params(params)  # a bad param is a 422 here, not an error event after a 200
+        bind(plan, params)  # a bad param is a 422 here, not an error event after a 200
         return StreamingResponse(_events(state, plan, params), media_type="text/event-stream", headers=_NO_BUFFER)
 
     tags: list[str | Enum] = [name]

@@ -53,16 +53,21 @@ async def run_pipeline(
     in_thread: Callable[[], Any] | None = None,
 ) -> Served:
     """Run ``plan``; ``in_thread`` wraps the run in the worker thread (the token listener of a stream)."""
-    try:
-        bound = plan.bind_params(params)
-    except ParamError as exc:
-        raise ProblemError(422, "invalid_params", str(exc)) from None
+    bound = bind(plan, params)
     call = functools.partial(_run, plan, bound, session, in_thread)
     try:
         return await asyncio.wait_for(asyncio.to_thread(call), timeout)
     except TimeoutError:
         # The worker thread cannot be stopped; it finishes in the background and its result is dropped.
         raise ProblemError(504, "timeout", f"the pipeline did not finish within {timeout:g} s") from None
+
+
+def bind(plan: Plan, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's params, or a 422: the engine's own rules (a blank string under `min_length`) beyond the schema's."""
+    try:
+        return plan.bind_params(params)
+    except ParamError as exc:
+        raise ProblemError(422, "invalid_params", str(exc)) from None
 
 
 def _run(plan: Plan, bound: dict[str, Any], session: Session, in_thread: Callable[[], Any] | None) -> Served:

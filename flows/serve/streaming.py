@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from components.tokens import streaming_tokens
+from flows.execute.outputs import scrub_data
+from flows.execute.secrets import secrets_of_run
 from flows.execute.session import Session
 from flows.plan.planner import Plan
 from flows.serve.problems import ProblemError
@@ -52,7 +54,11 @@ async def run_streaming(
 
 def answer_of(served: Served) -> dict[str, Any]:
     """The answer's text, sources, usage and model, from the first final output that carries text (a
-    generator's Answer) or is a string."""
+    generator's Answer) or is a string; the run's secrets masked, as in /run's outputs."""
+    return scrub_data(_answer(served), secrets_of_run(served.plan, served.result.params))
+
+
+def _answer(served: Served) -> dict[str, Any]:
     for value in served.outputs.values():
         if isinstance(value, str):
             return {"text": value, "sources": [], "usage": {}, "model": ""}

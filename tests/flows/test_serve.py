@@ -162,6 +162,10 @@ def test_stream_sends_tokens_then_a_final_event(client: TestClient) -> None:
     assert kind == "done" and done["text"] == "HI" and done["cache"] in ("model", "exact")
     assert set(done) >= {"sources", "usage", "model", "cache", "run_id"}
     is_problem(client.post("/v1/pipelines/echo/stream", json={"question": "hi", "times": 0}), 422, "invalid_request")
+    # the engine's own rule (a blank question under min_length) refuses before the stream starts, as /run does
+    is_problem(client.post("/v1/pipelines/echo/stream", json={"question": "  "}), 422, "invalid_params")
+    chat = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": " "}]}
+    is_problem(client.post("/v1/chat/completions", json=chat), 422, "invalid_params")
 
 
 def test_a_failure_while_streaming_is_an_error_event(client: TestClient) -> None:
@@ -255,10 +259,12 @@ def test_cors_is_off_unless_origins_are_named(tmp_path: Path) -> None:
 def test_metrics_count_requests_latency_and_errors(client: TestClient) -> None:
     client.post("/v1/pipelines/echo/run", json={"question": "hi"})
     client.post("/v1/pipelines/boom/run", json={"question": "hi"})
+    client.post("/v1/pipelines/made-up-name/run", json={})
     text = client.get("/metrics").text
     assert 'dagwright_request_duration_seconds_count{endpoint="run",pipeline="echo"} 1.0' in text
     assert 'dagwright_requests_total{endpoint="run",pipeline="echo",status="200"} 1.0' in text
     assert 'dagwright_errors_total{code="pipeline_failed",pipeline="boom"} 1.0' in text
+    assert 'dagwright_errors_total{code="pipeline_not_found",pipeline="none"} 1.0' in text  # no label per made-up name
 
 
 GROUNDED = """
