@@ -100,7 +100,8 @@ class BudgetLedger:
 
 
 def _check(pipeline: str, unit: str, spent: float, wanted: float, limit: float | None) -> None:
-    if limit is not None and spent + wanted > limit:
+    # The epsilon forgives float sums of prices (5 x 0.004 is 0.020000000000000004), not real overspend.
+    if limit is not None and spent + wanted > limit + 1e-9:
         shown = (lambda v: f"${v:.4f}") if unit == "usd" else (lambda v: f"{int(v):,} tokens")
         raise BudgetExceeded(
             f"pipeline '{pipeline or '(none)'}': daily budget of {shown(limit)} exhausted: {shown(spent)} spent or "
