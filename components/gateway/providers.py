@@ -5,6 +5,7 @@ gateway's (resource.py). Its client never retries by itself, so every attempt is
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,10 +66,14 @@ class Provider:
         self._window: int | None = spec.context_window
         self._lock = threading.Lock()
 
-    def ensure_open(self) -> None:
+    def ensure_open(self) -> float:
+        """Open on first use; the seconds that took (starting the embedded server: seconds), else 0."""
         with self._lock:
-            if self.client is None:
-                self._open()
+            if self.client is not None:
+                return 0.0
+            started = time.perf_counter()
+            self._open()
+            return time.perf_counter() - started
 
     def _open(self) -> None:
         import httpx

@@ -155,7 +155,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         raise _Skip(f"{last} (after {spec.max_retries + 1} attempts)")
 
     def _attempt(self, provider: Provider, call: Call) -> Reply:
-        provider.ensure_open()
+        call.started += provider.ensure_open()  # a server's start-up is not the call's latency
         prompt_tokens, window = provider.count(call.messages), provider.window()
         max_out = int(call.options.get("max_tokens") or max(window - prompt_tokens, 1))
         if prompt_tokens + max_out > window:

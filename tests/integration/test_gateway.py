@@ -14,6 +14,7 @@ import pytest
 
 from components.gateway.errors import BudgetExceeded, ContextWindowExceeded
 from components.gateway.resource import LlmGateway
+from components.gateway.usage import UsageStore
 from components.llmserver import LOCAL_MODEL
 from components.resources import opened
 from components.runinfo import RunInfo, running
@@ -187,3 +188,28 @@ def test_twenty_calls_from_four_processes_never_spend_over_a_budget_for_five(
     for p in processes:
         p.join(60)
     assert_within_budget(tmp_path, url, outcomes)
+
+
+def test_a_pipeline_run_records_its_calls_under_its_pipeline_run_and_prompt(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    from tests.helpers.files import shipped_project
+    from tests.integration.test_rag_pipelines import dagwright
+
+    root = shipped_project(tmp_path / "project")
+    assert dagwright(root, "run", "rag-ingest", "--local").returncode == 0
+    for _ in range(2):
+        done = dagwright(root, "run", "rag-query", "--local", "-p", "question=Where do secrets go?")
+        assert done.returncode == 0, done.stdout + done.stderr
+    (first, second) = UsageStore(isolated_home / "usage.sqlite").records()
+    assert (first.pipeline, first.stage, first.prompt, first.provider) == (
+        "rag-query",
+        "generate",
+        "rag-answer@1",
+        "local",
+    )
+    assert first.run_id and second.run_id and first.run_id != second.run_id
+    assert first.tokens_in > 100 and first.outcome == "ok"
+    shown = dagwright(root, "usage")
+    assert "calls 2: 2 ok, 0 errors, 0 refused" in shown.stdout and "rag-query" in shown.stdout
+    print(shown.stdout)
