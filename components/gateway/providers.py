@@ -4,6 +4,7 @@ gateway's (resource.py). Its client never retries by itself, so every attempt is
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -110,15 +111,17 @@ class Provider:
         return self._window
 
     def count(self, messages: list[dict[str, str]]) -> int:
-        """Prompt tokens of ``messages`` for this provider's model."""
+        """Prompt tokens of ``messages`` for this provider's model; an estimate is rounded up with a margin."""
         if self.spec.kind == "llama_cpp":
             return tokens.llama_cpp_count(self.http, self.root, messages)
-        return tokens.tiktoken_count(messages, tokens.encoding_name(self.model, self.spec.encoding))
+        encoding, exact = tokens.encoding_name(self.model, self.spec.encoding)
+        counted = tokens.tiktoken_count(messages, encoding)
+        return counted if exact else math.ceil(counted * tokens.ESTIMATE_MARGIN)
 
     def count_text(self, text: str) -> int:
         if self.spec.kind == "llama_cpp":
             return tokens.llama_cpp_text(self.http, self.root, text)
-        return tokens.tiktoken_text(text, tokens.encoding_name(self.model, self.spec.encoding))
+        return tokens.tiktoken_text(text, tokens.encoding_name(self.model, self.spec.encoding)[0])
 
     def chat(self, messages: list[dict[str, str]], options: dict[str, Any]) -> tuple[str, dict[str, int]]:
         """One attempt; usage as the endpoint reported it (empty if it did not)."""

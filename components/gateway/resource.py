@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,6 +188,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         """A stored reply of any routed model, in route order; None on a miss (or a cache that fails)."""
         if not self._cacheable(call) or self.cache is None:
             return None
+        import sqlite3  # here, not at the top: `dagwright validate` imports this module to check settings
+
         call.cache = "miss"
         try:
             for provider in self.providers.values():
@@ -203,6 +204,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         return None
 
     def _store(self, call: Call, reply: Reply) -> None:
+        import sqlite3
+
         if self._cacheable(call) and self.cache is not None:
             try:
                 self.cache.put(self._keys(call, reply.model), {"text": reply.text, "usage": reply.usage})
@@ -237,6 +240,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             run_id=call.run.run_id,
             stage=call.run.stage,
         )
+        import sqlite3
+
         try:
             self.usage.record(record)
         except sqlite3.Error as exc:  # the record is for reports; the answer still counts

@@ -7,7 +7,6 @@ model) fails the same way on a retry, so it goes straight to the next provider.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from dataclasses import dataclass
@@ -49,6 +48,8 @@ def retry_after(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        import email.utils
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):  # neither seconds nor a date: as if not sent

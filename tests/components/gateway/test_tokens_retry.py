@@ -15,9 +15,10 @@ from components.gateway.retry import backoff, classify, retry_after
 
 
 def test_tiktoken_counts_offline_with_the_models_encoding() -> None:
-    assert tokens.encoding_name("gpt-4o-mini") == "o200k_base"
-    assert tokens.encoding_name("gpt-4") == "cl100k_base"
-    assert tokens.encoding_name("some-vllm-model") == "o200k_base"  # the documented approximation
+    assert tokens.encoding_name("gpt-4o-mini") == ("o200k_base", True)
+    assert tokens.encoding_name("gpt-4") == ("cl100k_base", True)
+    assert tokens.encoding_name("some-vllm-model") == ("o200k_base", False)  # the documented approximation
+    assert tokens.encoding_name("some-vllm-model", "cl100k_base") == ("cl100k_base", True)
     # Ids equal tiktoken's: "hello world" is [24912, 2375] in o200k_base and [15339, 1917] in cl100k_base.
     assert tokens._encoding("o200k_base").encode("hello world") == [24912, 2375]
     assert tokens._encoding("cl100k_base").encode("hello world") == [15339, 1917]
@@ -68,3 +69,16 @@ def test_backoff_is_jittered_exponential_capped_and_yields_to_retry_after() -> N
     assert min(waits[3]) < 2 < max(waits[3])  # spread over the whole range, not fixed steps
     assert backoff(1, 0.5, 8, asked=3) == 3
     assert backoff(1, 0.5, 8, asked=600) == 8  # a huge Retry-After cannot stall a run
+
+
+def test_an_estimated_count_is_rounded_up_with_a_margin(tmp_path) -> None:
+    from components.gateway.breaker import CircuitBreaker
+    from components.gateway.providers import Provider, ProviderSpec
+
+    def provider(model: str) -> Provider:
+        spec = ProviderSpec(kind="openai", base_url="http://127.0.0.1:9/v1", model=model)
+        return Provider("p", spec, CircuitBreaker(), tmp_path)
+
+    messages = [{"role": "user", "content": "hello world " * 50}]
+    exact = provider("gpt-4o").count(messages)
+    assert provider("my-vllm-model").count(messages) == -(-exact * 125 // 100)
