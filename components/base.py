@@ -200,7 +200,11 @@ class WindowFitted(Protocol[P_contra]):
 @runtime_checkable
 class Presentable(Protocol):
     """An output value that says how it is shown; the engine calls these instead of guessing from field names.
-    Values that are not Presentable are shown as a short repr."""
+    Values that are not Presentable are shown as a short repr.
+
+    Declared by subclassing (``class Answer(Presentable)``), which also inherits the defaults of ``as_table`` and
+    ``as_data``: a pipeline's final outputs are shown on its flow run as a table artifact when ``as_table()`` gives
+    rows, else as a markdown artifact, and ``as_data()`` is what the flow run's persisted result holds."""
 
     def present(self) -> str:
         """Plain text for the terminal; one line is printed after the port's name, more lines below it."""
@@ -209,6 +213,16 @@ class Presentable(Protocol):
     def as_markdown(self) -> str:
         """Markdown for UI artifacts."""
         ...
+
+    def as_table(self) -> list[dict[str, Any]] | None:
+        """Rows for a table artifact, or None (the default) to be shown as ``as_markdown()``."""
+        return None
+
+    def as_data(self) -> Any:
+        """JSON-able data for API callers (the flow run's result): by default a dataclass's fields."""
+        if dataclasses.is_dataclass(self) and not isinstance(self, type):
+            return dataclasses.asdict(self)
+        return self.present()
 
 
 class Checkable(ABC):

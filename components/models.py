@@ -13,12 +13,15 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from components.base import PermanentError
+
 MINILM_WINDOW = 256  # tokens, including [CLS] and [SEP]
 MINILM_DIMS = 384
 
 
-class ModelFileError(RuntimeError):
-    """A model file that should ship in a package is missing; the message says which package to install."""
+class ModelFileError(PermanentError, RuntimeError):
+    """A model file that should ship in a package is missing; the message says which package to install. A
+    retry cannot install it."""
 
 
 def package_file(package: str, relative: str, install: str) -> Path:

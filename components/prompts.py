@@ -10,12 +10,14 @@ from typing import Any
 
 import yaml
 
+from components.base import PermanentError
+
 _FILE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_-]*)\.v(?P<version>\d+)\.ya?ml$")
 _REF = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_-]*)(@(?P<version>\d+))?$")
 
 
-class PromptError(LookupError):
-    """A prompt reference names no template, or a template is missing a value."""
+class PromptError(PermanentError, LookupError):
+    """A prompt reference names no template, or a template is missing a value: configuration, never retried."""
 
 
 @dataclass(frozen=True)

@@ -390,29 +390,28 @@ def configure_prefect(project_root: Path, *, verbose: bool) -> str:
 
 
 def _finish(plan: Any, result: Any) -> int:
+    from flows.execute.outputs import final_outputs
     from flows.execute.report import summary_markdown
     from flows.execute.secrets import secrets_of_run
 
     secrets = secrets_of_run(plan, result.params)
     # Only the name is bold: a blanket replace of "**" would also eat into a masked "***".
     print(secrets.scrub(summary_markdown(result).replace(f"**{result.pipeline}**", result.pipeline, 1)))
-    for stage in plan.stages:
-        if not plan.downstream(stage.id) and result.stages[stage.id].outputs:
-            for port, value in result.stages[stage.id].outputs.items():
-                print(secrets.scrub(present(f"{stage.id}.{port}", value)))
+    for output in final_outputs(plan, result):
+        print(secrets.scrub(present(output.label, output.value)))
     return 0 if result.ok else EXIT_FAILED
 
 
-def present(label: str, value: Any, limit: int = 300) -> str:
+def present(label: str, value: Any) -> str:
     """A final output for the terminal: as the value presents itself (components.base.Presentable), else a short
     repr."""
     from components.base import Presentable
+    from flows.execute.outputs import short_repr
 
     if isinstance(value, Presentable):
         text = value.present()
         return f"{label}:\n{text}" if "\n" in text else f"{label} = {text}"
-    text = repr(value)
-    return f"{label} = {text if len(text) <= limit else text[:limit] + f'... ({len(text)} chars)'}"
+    return f"{label} = {short_repr(value)}"
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from flows.execute.runtime import (
     failure_gates,
     is_retryable,
     seconds_since,
+    skipped_result,
 )
 from flows.execute.secrets import Secrets, scrubbed_exception, scrubbed_logs
 from flows.plan.planner import Plan, PlannedStage
@@ -112,14 +113,15 @@ class _Scheduler:
             if stage.id in self.results or stage.id in busy:
                 continue
             upstream = [self.results.get(u) for u in stage.upstream]
-            if any(r is not None and not r.ok for r in upstream):
-                self._skip(stage, next(r for r in upstream if r is not None and not r.ok).stage)
+            blocked = next((r for r in upstream if r is not None and not r.ok), None)
+            if blocked is not None:
+                self._skip(stage, blocked)
             elif all(r is not None for r in upstream):
                 ready.append(stage)
         return ready
 
-    def _skip(self, stage: PlannedStage, because: str) -> None:
-        result = StageResult(stage.id, "skipped", error=f"upstream stage '{because}' did not complete")
+    def _skip(self, stage: PlannedStage, because: StageResult) -> None:
+        result = skipped_result(stage.id, because)
         self.results[stage.id] = result
         self.ctx.reporter.stage_finished(result)
 

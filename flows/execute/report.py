@@ -18,6 +18,8 @@ def _count(n: int | None) -> str:
 def describe(result: StageResult, *, verbose: bool = False) -> str:
     """A stage's line (and its error and gates); ``verbose`` adds a failure's traceback."""
     # Loading Great Expectations is once per process, not the stage's work: its own line, before the stage's.
+    if result.status == "skipped":  # it did not run: no time or rows to show, only why
+        return f"{result.stage:<16} {_MARKS['skipped']:<8} {result.error or ''}".rstrip()
     loaded = f"(great expectations loaded in {result.load_seconds:.1f} s)\n" if result.load_seconds else ""
     line = f"{loaded}{result.stage:<16} {_MARKS[result.status]:<8} {result.seconds * 1000:>9.1f} ms"
     line += f"   rows {_count(result.rows_in)} -> {_count(result.rows_out)}"
@@ -58,12 +60,15 @@ def gate_rows(report: Any) -> list[dict[str, Any]]:
     ]
 
 
-def gate_markdown(report: Any) -> str:
-    failed = report.failed
-    head = f"**{report.stage}**: {len(report.results) - len(failed)} of {len(report.results)} checks passed."
+def gates_description(pipeline: str, stage: str, reports: list[Any]) -> str:
+    """One stage's checks (its input and output gates together) in a few words: what passed, and each check
+    that did not with what it observed; for the description of the stage's gate artifact."""
+    results = [r for report in reports for r in report.results]
+    failed = [r for r in results if not r.success]
+    head = f"Checks of stage **{stage}** ({pipeline}): {len(results) - len(failed)} of {len(results)} passed."
     lines = [f"- `{r.direction}.{r.port}` **{r.check}**: {r.action}, {r.observed}" for r in failed]
-    lines += [f"- quarantined rows of `{port}`: `{path}`" for port, path in report.quarantined.items()]
-    return "\n".join([head, "", *lines])
+    lines += [f"- quarantined rows of `{p}`: `{path}`" for report in reports for p, path in report.quarantined.items()]
+    return "\n".join([head, *lines])
 
 
 class ConsoleReporter:

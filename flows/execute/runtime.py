@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import numbers
 import os
 import threading
@@ -14,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import components
 from components.base import Component, ComponentParams, PermanentError, split_outputs
-from flows.errors import StageFailed, StageTimeout
+from flows.errors import ParamError, SettingError, StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key
 from flows.execute.dependencies import code_hash, files_hash, library_versions
 from flows.execute.secrets import ScrubbedError, Secrets, scrub_gate, scrub_result, secrets_of_run
@@ -40,6 +41,13 @@ class StageResult:
     # A failure's exception, and its traceback formatted where it was caught: what `-v` shows of a bug.
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     traceback: str | None = None
+    blocked_by: str | None = None  # a skipped stage's reason: the failed stage it depends on
+
+    @property
+    def deterministic_failure(self) -> bool:
+        """A failure that would repeat on every attempt (a gate, a missing folder, a bad setting): its reason
+        says it all, where a bug's or an outage's traceback helps."""
+        return self.exception is not None and not is_retryable(self.exception)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +77,13 @@ def failed_result(
     return scrub_result(result, secrets) if secrets else result
 
 
+def skipped_result(stage: str, upstream: StageResult) -> StageResult:
+    """A stage not run because ``upstream``, which it depends on, failed or was itself skipped; the reason names
+    the stage that failed, however far up the chain."""
+    failed = upstream.blocked_by or upstream.stage
+    return StageResult(stage, "skipped", error=f"not run: stage '{failed}' failed", blocked_by=failed)
+
+
 def failure_gates(exc: BaseException) -> list[Any]:
     """The report of a failed gate, which the stage's result keeps; none for any other failure."""
     from flows.execute.gates import GateFailed
@@ -84,13 +99,17 @@ def describe_error(exc: BaseException) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """Retries are for flaky infrastructure. A failed data-quality gate fails the same way every time, and so do
-    params or resource settings that are invalid once filled in (a missing environment variable), and a
-    component's deterministic failures, which it marks as a ``PermanentError`` (a missing folder, a refused path)."""
+    params or resource settings that are invalid once filled in (a missing environment variable), values that
+    fail validation (pydantic's ValidationError) and a component's deterministic failures, which it marks as a
+    ``PermanentError`` (a missing folder, a refused path, a missing prompt)."""
+    from pydantic import ValidationError
+
     from flows.execute.gates import GateFailed
 
     if isinstance(exc, ScrubbedError):
         return exc.retryable
-    return not isinstance(exc, GateFailed | StageParamsError | PermanentError)
+    deterministic = GateFailed | StageParamsError | ParamError | SettingError | PermanentError | ValidationError
+    return not isinstance(exc, deterministic)
 
 
 class Reporter(Protocol):
@@ -324,10 +343,12 @@ def call_with_timeout(fn: Any, timeout: float | None, stage: str) -> Any:
     if timeout is None:
         return fn()
     box: dict[str, Any] = {}
+    # The caller's context variables go along: under Prefect they say which task run logs and artifacts are of.
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            box["value"] = fn()
+            box["value"] = context.run(fn)
         except BaseException as exc:
             box["error"] = exc
 

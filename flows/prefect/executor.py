@@ -1,9 +1,10 @@
 """The Prefect executor: a flow per pipeline (its params are the flow's parameters), a named task per stage.
 
-Stages are submitted together with their upstream futures, so Prefect runs independent stages concurrently,
-draws the DAG in its UI, and never starts a stage whose upstream failed. Retries and timeouts are Prefect's own,
-set from the plan. Caching is dagwright's content-hash cache (flows/cache.py), the same as the in-process
-executor's, rather than Prefect's cloudpickle-based keys.
+Stages run as task runs (flows/prefect/stages.py), concurrently where the DAG allows, retried as the YAML says.
+Caching is dagwright's content-hash cache (flows/execute/cache.py), the same as the in-process executor's, rather
+than Prefect's cloudpickle-based keys. A run ends Completed with its final outputs' data as its persisted result
+(JSON, so `run_deployment` callers and the API read it), or Failed with a one-line reason; its outputs, summary
+and gate reports are artifacts (flows/prefect/publish.py).
 """
 
 from __future__ import annotations
@@ -12,25 +13,14 @@ import copy
 import keyword
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flows.errors import ParamError, StageFailed
-from flows.execute.report import summary_markdown, summary_rows
-from flows.execute.runtime import (
-    Reporter,
-    RunContext,
-    RunResult,
-    StageResult,
-    default_store,
-    execute_stage,
-    failed_result,
-    failure_gates,
-    is_retryable,
-    seconds_since,
-)
-from flows.execute.secrets import Secrets, scrubbed_exception, scrubbed_logs
-from flows.plan.planner import Plan, PlannedStage
+from flows.execute.runtime import Reporter, RunContext, RunResult, default_store
+from flows.execute.secrets import Secrets, scrubbed_logs, secrets_of_run
+from flows.execute.session import state_dir
+from flows.plan.planner import Plan
 
 ENTRYPOINT_MODULE = "flows.prefect.entrypoints"
 
@@ -49,26 +39,48 @@ def build_flow(
     from prefect.task_runners import ThreadPoolTaskRunner
 
     def body(arguments: dict[str, Any]) -> Any:
-        from prefect.states import Failed
-
         try:
             result = run_plan_in_flow(plan, _revealed(copy.deepcopy(arguments)), reporter, use_cache=use_cache)
         except ParamError as exc:  # e.g. a value typed in the UI's run form: a reason, not a traceback
-            return Failed(message=str(exc))
+            return _failed(str(exc))
         if results is not None:
             results.append(result)
-        return _final_state(result)
+        return _final_state(plan, result)
 
     # The decorator form: Prefect's overloads type `flow(options)(fn)`, not `flow(fn, options)`.
     return flow(
         name=plan.name,
         description=plan.pipeline.description or None,
         version=plan.fingerprint,
+        flow_run_name=lambda: _run_name(plan),
         # Prefect's TaskRunner is invariant in its future type, so its own documented usage fails to type-check.
         task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
         validate_parameters=True,
-        persist_result=False,
+        # The final outputs' data, as JSON in a folder of the project: a result written to a local folder given
+        # as a path keeps its absolute path, so any process on this machine reads it (Prefect's results.py).
+        persist_result=True,
+        result_serializer="json",
+        result_storage=flow_results_dir(plan),
     )(_entry_function(plan, body))
+
+
+def flow_results_dir(plan: Plan) -> Path:
+    return (state_dir(plan.project_root) / "flow-results").resolve()
+
+
+def _run_name(plan: Plan) -> str:
+    """The flow run's name, from the parameters it runs with (Prefect calls this in the run's context)."""
+    from prefect.context import FlowRunContext
+
+    from flows.prefect.naming import run_name
+
+    context = FlowRunContext.get()
+    params = _revealed(dict(context.parameters)) if context and context.parameters else {}
+    try:
+        bound = plan.bind_params(params)
+        return run_name(plan, bound, secrets_of_run(plan, bound))
+    except Exception:  # e.g. a param the run will refuse with its reason: a name is never worth a crashed run
+        return plan.name
 
 
 def _entry_function(plan: Plan, body: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
@@ -117,148 +129,52 @@ def run_plan_in_flow(
     plan: Plan, arguments: dict[str, Any], reporter: Reporter | None, *, use_cache: bool = True
 ) -> RunResult:
     from flows.execute.report import TeeReporter
-    from flows.prefect.logs import LogReporter
+    from flows.prefect.logs import LogReporter, forget_task_runs
     from flows.prefect.progress import ProgressArtifacts
+    from flows.prefect.publish import publish_run
+    from flows.prefect.stages import StageRuns, run_stages
 
     started = time.perf_counter()
     bound = plan.bind_params(arguments)
     store = default_store(plan) if use_cache else None
+    runs = StageRuns()
+    gate_hook = lambda stage, report: runs.gates.setdefault(stage.id, []).append(report)  # noqa: E731
     reporters = TeeReporter(LogReporter(), ProgressArtifacts(), reporter)
-    ctx = RunContext(plan, bound, store, reporters, gate_hook=publish_gate)
-    futures: dict[str, Any] = {}
-    attempts = _Attempts()
-    with scrubbed_logs(ctx.secrets or Secrets()):
-        for stage in plan.stages:
-            upstream = {u: futures[u] for u in stage.upstream}
-            futures[stage.id] = _stage_task(stage, ctx, attempts).submit(upstream)
-        stages = {sid: _collect(sid, future, ctx, attempts) for sid, future in futures.items()}
-    failed = next((r for r in stages.values() if r.status == "failed"), None)
-    error = StageFailed(plan.name, failed.stage, failed.error or "") if failed else None
-    result = RunResult(plan.name, bound, stages, time.perf_counter() - started, error)
-    _publish_summary(result)
-    return result
-
-
-@dataclass
-class _Attempts:
-    """What the stages' task runs tell the flow: attempts so far, the time they took, and final failures."""
-
-    count: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    failed: dict[str, StageResult] = field(default_factory=dict)  # reported by the task run itself
-
-    def start(self, stage: str) -> int:
-        self.count[stage] = self.count.get(stage, 0) + 1
-        return self.count[stage]
-
-    def add_time(self, stage: str, seconds: float) -> float:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-        return self.seconds[stage]
-
-
-def _stage_task(stage: PlannedStage, ctx: RunContext, attempts: _Attempts) -> Any:
-    from prefect import task
-    from prefect.cache_policies import NO_CACHE
-
-    policies = stage.policies
-
-    def run_stage(upstream: dict[str, StageResult]) -> StageResult:
-        attempt = attempts.start(stage.id)
-        ctx.reporter.stage_started(stage.id, attempt)
-        started = time.perf_counter()
+    ctx = RunContext(plan, bound, store, reporters, gate_hook=gate_hook)
+    secrets = ctx.secrets or Secrets()
+    with scrubbed_logs(secrets):
         try:
-            result = execute_stage(stage, ctx, upstream, attempt)
-        except Exception as exc:
-            seconds = attempts.add_time(stage.id, seconds_since(started, failure_gates(exc)))
-            shown = scrubbed_exception(exc, ctx.secrets or Secrets(), retryable=is_retryable(exc))
-            if attempt <= (policies.retries or 0) and is_retryable(exc):
-                ctx.reporter.stage_retrying(stage.id, attempt, shown, policies.retry_delay or 0.0)
-            else:  # reported here, so its line is on the task run's log beside Prefect's traceback
-                failed = failed_result(stage.id, exc, seconds=seconds, attempts=attempt, secrets=ctx.secrets)
-                attempts.failed[stage.id] = failed
-                ctx.reporter.stage_finished(failed)
-            if shown is exc:
-                raise
-        else:
-            ctx.reporter.stage_finished(result)
-            return result
-        # Outside the except block, so the scrubbed exception has no context: Prefect logs its traceback and
-        # keeps its message in the task run's state, and neither may show the original's text.
-        raise shown
-
-    run_stage.__name__ = run_stage.__qualname__ = stage.id
-    return task(
-        name=stage.id,
-        task_run_name=stage.id,
-        description=f"{stage.uses} ({stage.component.__qualname__})",
-        retries=policies.retries or 0,
-        retry_delay_seconds=policies.retry_delay or 0,
-        retry_condition_fn=_retry_unless_gate_failed,
-        timeout_seconds=policies.timeout,
-        cache_policy=NO_CACHE,
-        persist_result=False,
-    )(run_stage)
-
-
-def _collect(sid: str, future: Any, ctx: RunContext, attempts: _Attempts) -> StageResult:
-    future.wait()
-    state = future.state
-    if state.is_completed():
-        return future.result()
-    if sid in attempts.failed:
-        return attempts.failed[sid]
-    if state.is_failed() or state.is_crashed():  # it failed outside the stage's code: a timeout, a crash
-        exc = _state_exception(state)
-        seconds, count = attempts.seconds.get(sid, 0.0), attempts.count.get(sid, 0)
-        if exc is None:
-            error = (ctx.secrets or Secrets()).scrub(state.message or state.name)
-            result = StageResult(sid, "failed", seconds=seconds, attempts=count, error=error)
-        else:
-            result = failed_result(sid, exc, seconds=seconds, attempts=count, secrets=ctx.secrets)
-    else:  # Prefect never started it: an upstream stage failed
-        result = StageResult(sid, "skipped", error="an upstream stage did not complete")
-    ctx.reporter.stage_finished(result)
+            stages = run_stages(plan, ctx, runs)
+        finally:
+            forget_task_runs(list(runs.task_runs.values()))
+        failed = next((r for r in stages.values() if r.status == "failed"), None)
+        error = StageFailed(plan.name, failed.stage, failed.error or "") if failed else None
+        result = RunResult(plan.name, bound, stages, time.perf_counter() - started, error)
+        publish_run(plan, result, runs.gates, runs.task_runs, secrets)
     return result
 
 
-def _state_exception(state: Any) -> Exception | None:
-    try:
-        state.result(raise_on_failure=True)
-    except Exception as exc:
-        return exc
-    return None
+def _final_state(plan: Plan, result: RunResult) -> Any:
+    """Completed with the final outputs' data as the run's result, or Failed with a one-line reason (not an
+    exception, so Prefect logs no traceback for it)."""
+    from prefect.states import Completed
 
-
-def _retry_unless_gate_failed(task: Any, task_run: Any, state: Any) -> bool:
-    exc = _state_exception(state)
-    return exc is None or is_retryable(exc)
-
-
-def publish_gate(stage: PlannedStage, report: Any) -> None:
-    """A gate's results as a table artifact plus a markdown summary on the stage's task run."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-    from flows.execute.report import gate_markdown, gate_rows
-
-    key = f"{stage.id}-gate".lower().replace("_", "-")
-    create_table_artifact(table=gate_rows(report), key=key, description=f"checks of stage {stage.id}")
-    create_markdown_artifact(markdown=gate_markdown(report), key=f"{key}-summary")
-
-
-def _final_state(result: RunResult) -> Any:
-    """A Failed state with a one-line reason instead of an exception, so Prefect logs no traceback for it."""
-    from prefect.states import Completed, Failed
+    from flows.execute.outputs import result_data
 
     if result.error is not None:
-        return Failed(message=str(result.error))
-    return Completed(message=f"{len(result.stages)} stages in {result.seconds:.2f}s")
+        return _failed(str(result.error))
+    data = result_data(plan, result, secrets_of_run(plan, result.params))
+    return Completed(message=f"{len(result.stages)} stages in {result.seconds:.2f}s", data=data)
 
 
-def _publish_summary(result: RunResult) -> None:
-    from prefect.artifacts import create_table_artifact
+def _failed(reason: str) -> Any:
+    """A Failed state whose reason is the whole story: the engine's traceback for it is filtered out."""
+    from prefect.context import FlowRunContext
+    from prefect.states import Failed
 
-    create_table_artifact(
-        table=summary_rows(result),
-        key=f"{result.pipeline.lower().replace('_', '-')}-summary",
-        description=summary_markdown(result),
-    )
+    from flows.prefect.logs import reports_flow_failure
+
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        reports_flow_failure(context.flow_run.id)
+    return Failed(message=reason)

@@ -121,6 +121,8 @@ def test_failure_skips_downstream_but_not_independent_branches(execute: Runner, 
     assert not result.ok
     assert "stage 'broken' failed: ValueError: boom" in str(result.error)
     assert result.output("healthy") == 6
+    # `later` waits on after_broken only; the reason names the stage that failed, not the one in between.
+    assert {result.stages[s].error for s in ("after_broken", "later")} == {"not run: stage 'broken' failed"}
 
 
 def test_a_bug_in_a_stage_keeps_its_type_and_traceback(execute: Runner, plan_of) -> None:

@@ -184,3 +184,35 @@ def test_count_rows_of_arrays_and_frames() -> None:
     assert count_rows(np.zeros(384, dtype="float32")) is None
     assert count_rows(np.zeros((5, 384))) == 5
     assert count_rows(pd.DataFrame({"a": [1, 2, 3]})) == 3
+
+
+def _validation_error() -> Exception:
+    from pydantic import BaseModel, Field, ValidationError
+
+    class Limits(BaseModel):
+        top_k: int = Field(le=20)
+
+    try:
+        Limits(top_k=50)
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def test_only_failures_that_could_pass_next_time_are_retried() -> None:
+    from components.loaders import LoaderError
+    from components.models import ModelFileError
+    from components.prompts import PromptError
+    from flows.execute.runtime import is_retryable
+    from flows.plan.stageparams import StageParamsError
+
+    deterministic = [
+        LoaderError("folder 'x' does not exist"),  # missing input
+        StageParamsError("environment variable X is not set"),  # configuration
+        PromptError("no prompt 'rag-answer'"),  # configuration
+        ModelFileError("model.onnx is missing from package 'x'"),  # installation
+        ParamError("top_k: 50 is above the maximum 20"),
+        _validation_error(),  # validation
+    ]
+    assert [type(e).__name__ for e in deterministic if is_retryable(e)] == []
+    assert is_retryable(ConnectionError("reset by peer")) and is_retryable(KeyError("source"))

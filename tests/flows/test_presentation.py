@@ -9,6 +9,7 @@ from components.generators import Answer, Source
 from components.stores.base import IndexReport
 from flows.cli.main import present
 from flows.execute.local import run_local
+from flows.execute.outputs import output_data, output_markdown, output_table
 from flows.plan.checks import port_kind
 from tests.helpers.pipelines import FN
 from tests.helpers.stagefns import Reply
@@ -68,3 +69,30 @@ def test_answer_checks_gate_any_type_that_declares_the_kind(plan_of) -> None:
     result = run_local(plan)
     assert result.stages["ask"].status == "failed"
     assert "outputs.reply: sources_present(min=1) failed" in (result.stages["ask"].error or "")
+
+
+def test_an_index_report_declares_itself_a_table_and_an_answer_markdown() -> None:
+    report = IndexReport(1, 0, 2, 0, 5, 0, 9)
+    assert output_table(report) == [
+        {"count": "sources_new", "value": 1},
+        {"count": "sources_changed", "value": 0},
+        {"count": "sources_unchanged", "value": 2},
+        {"count": "sources_removed", "value": 0},
+        {"count": "chunks_written", "value": 5},
+        {"count": "chunks_deleted", "value": 0},
+        {"count": "chunks_total", "value": 9},
+    ]
+    answer = Answer("where?", "In the env [1].", [Source(1, "guide.md", "Guide", [], 0.5, cited=True)], True)
+    assert output_table(answer) is None
+    assert output_markdown(answer) == answer.as_markdown()
+
+
+def test_output_data_is_json_as_declared_or_plain_and_a_repr_otherwise() -> None:
+    answer = Answer("where?", "In the env [1].", [Source(1, "guide.md", "Guide", ["Setup"], 0.5, cited=True)], True)
+    data = output_data(answer)
+    assert data["text"] == "In the env [1]." and data["sources"][0]["heading_path"] == ["Setup"]
+    assert output_data(LooksLikeAnAnswer("hi", ["a"])) == {"text": "hi", "sources": ["a"]}  # fields, not a guess
+    assert output_data({"n": 3}) == {"n": 3}
+    assert output_data(float("nan")) == "nan"  # not JSON: its repr
+    assert output_data(object()).startswith("<object object at")
+    assert output_markdown(LooksLikeAnAnswer("hi", ["a"])) == "```\nLooksLikeAnAnswer(text='hi', sources=['a'])\n```"

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
+from pydantic import BaseModel, Field
 
 from components.base import Checkable, Presentable
 from components.documents import Document
+from components.stores.base import IndexReport
 
 BARRIERS: dict[str, threading.Barrier] = {}
 
@@ -172,3 +174,27 @@ def reject_token(token: str) -> str:
 def frame_of(value: str) -> pd.DataFrame:
     """A one-row table holding ``value``, for checks that quote what they observed."""
     return pd.DataFrame({"key": [value]})
+
+
+@dataclass(frozen=True)
+class Indexed:
+    report: IndexReport
+
+
+def index_report(values: list[int]) -> Indexed:
+    """What a store sync reports, without a store: a final output that declares itself a table."""
+    return Indexed(IndexReport(len(values), 0, 0, 0, 2 * len(values), 0, 2 * len(values)))
+
+
+class Limits(BaseModel):
+    top_k: int = Field(le=20)
+
+
+def validate_limits(values: list[int]) -> Limits:
+    """A validation error: the same values fail the same way on every attempt."""
+    return Limits(top_k=sum(values) * 10)
+
+
+def greet(name: str) -> str:
+    """An output that quotes its input, as an answer may quote a secret it was given."""
+    return f"hello {name}"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,5 +135,36 @@ def test_rag_pipelines_served_as_deployments_answer_when_triggered(prefect_api: 
         query = run_deployment("rag-query/rag-query", parameters={"question": "Where do secrets go?"}, timeout=240)
         assert query.state.is_completed(), query.state
         assert query.parameters == {"question": "Where do secrets go?", "top_k": 4}
+        shows_its_outputs(ingest, query)
+        missing = run_deployment("rag-ingest/rag-ingest", parameters={"source": "no-such-folder"}, timeout=240)
+        reads_as_a_clean_failure(missing)
     finally:
         interrupt_group(served)
+
+
+def shows_its_outputs(ingest: Any, query: Any) -> None:
+    """The flagship results, as a `run_deployment` caller and the UI see them: the answer with its sources as
+    markdown and the run's persisted result, the index report as a table; runs named by their key params."""
+    from tests.integration.test_prefect_runview import artifacts_as_the_ui_lists_them, table
+
+    assert query.name == "rag-query: Where do secrets go?" and ingest.name == "rag-ingest"
+    answer = query.state.result()["outputs"]["generate.answer"]
+    assert answer["question"] == "Where do secrets go?" and answer["text"] and answer["sources"]
+    shown = {a.key: a for a in artifacts_as_the_ui_lists_them(query.id)}["rag-query-generate-answer"]
+    assert shown.type == "markdown" and shown.data.startswith(answer["text"])
+    assert f"1. {answer['sources'][0]['source']}" in shown.data.split("**Sources**")[1]
+    report = {a.key: a for a in artifacts_as_the_ui_lists_them(ingest.id)}["rag-ingest-index-report"]
+    assert report.type == "table" and {"count": "chunks_total", "value": 0} not in table(report)
+    assert ingest.state.result()["outputs"]["index.report"]["chunks_total"] > 0
+
+
+def reads_as_a_clean_failure(run: Any) -> None:
+    """A failed ingest: the failed stage with its reason, the stages it prevented skipped by name, no traceback."""
+    from tests.integration.test_prefect_runview import run_logs, task_runs
+
+    assert run.state.is_failed() and run.state.message.startswith("pipeline 'rag-ingest': stage 'load' failed:")
+    runs = task_runs(run.id)
+    assert sorted(runs) == ["chunk", "embed", "index", "load"]
+    assert [runs[s].state.name for s in ("chunk", "embed", "index")] == ["Skipped"] * 3
+    messages = [log.message for log in run_logs(run.id)]
+    assert not any("Traceback" in m or "Engine execution" in m for m in messages), messages

@@ -139,7 +139,6 @@ def artifacts_of(flow_run_id: Any) -> list[Any]:
         )
 
 
-@pytest.mark.xfail(strict=False, reason="needs run-view work")
 def test_the_answer_and_its_sources_are_visible_on_the_run(answered: dict[str, Any], page: Any) -> None:
     """Issue 9, problem 1: the answer is a markdown artifact on the flow run, with the passages it cites."""
     flow_run = answered["flow_run"]
@@ -152,7 +151,6 @@ def test_the_answer_and_its_sources_are_visible_on_the_run(answered: dict[str, A
     shot(page, "06-run-answer-artifact")
 
 
-@pytest.mark.xfail(strict=False, reason="needs run-view work")
 def test_a_failed_ingest_reads_well(served: str, page: Any) -> None:
     """Issue 9, problem 3: the failed stage with its reason, the stages it prevented shown as skipped and named
     after their stage, and no traceback from the engine itself."""
