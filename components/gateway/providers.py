@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -123,18 +124,24 @@ class Provider:
             return tokens.llama_cpp_text(self.http, self.root, text)
         return tokens.tiktoken_text(text, tokens.encoding_name(self.model, self.spec.encoding)[0])
 
-    def chat(self, messages: list[dict[str, str]], options: dict[str, Any]) -> tuple[str, dict[str, int]]:
-        """One attempt; usage as the endpoint reported it (empty if it did not)."""
+    def chat(
+        self, messages: list[dict[str, str]], options: dict[str, Any], first_token: Callable[[], None] | None = None
+    ) -> tuple[str, dict[str, int]]:
+        """One attempt; usage as the endpoint reported it (empty if it did not). When streaming, ``first_token``
+        is called as the first text arrives (time to first token)."""
         assert self.client is not None  # ensure_open() came first
         request: dict[str, Any] = {"model": self.model, "messages": messages, **options}
         if not request.pop("stream", False):
             response = self.client.chat.completions.create(**request)
             return response.choices[0].message.content or "", _usage(response.usage)
-        parts, usage = [], {}
+        parts: list[str] = []
+        usage: dict[str, int] = {}
         for chunk in self.client.chat.completions.create(
             **request, stream=True, stream_options={"include_usage": True}
         ):
             if chunk.choices and chunk.choices[0].delta.content:
+                if not parts and first_token is not None:
+                    first_token()
                 parts.append(chunk.choices[0].delta.content)
             if chunk.usage:
                 usage = _usage(chunk.usage)

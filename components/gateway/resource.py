@@ -32,6 +32,10 @@ class Call:
     run: RunInfo
     started: float = field(default_factory=time.perf_counter)
     cache: CacheOutcome = "off"
+    ttft_ms: float | None = None  # streamed calls only
+
+    def first_token(self) -> None:
+        self.ttft_ms = self.ms()
 
     def ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 2)
@@ -166,7 +170,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         price = self.params.price(provider.model)
         held = self.ledger.reserve(call.run.pipeline, prompt_tokens + max_out, price.cost(prompt_tokens, max_out))
         try:
-            text, usage = provider.chat(call.messages, call.options)
+            text, usage = provider.chat(call.messages, call.options, call.first_token)
         except BaseException:
             self.ledger.release(held)
             raise
@@ -233,6 +237,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             tokens_in=usage.get("prompt_tokens", 0),
             tokens_out=usage.get("completion_tokens", 0),
             latency_ms=call.ms(),
+            ttft_ms=call.ttft_ms if served else None,
             fallback=fallback,
             cost_usd=reply.cost_usd if reply else 0.0,
             error=self.mask(f"{type(error).__name__}: {error}")[:500] if error else "",

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS calls (
     tokens_in INTEGER NOT NULL,
     tokens_out INTEGER NOT NULL,
     latency_ms REAL NOT NULL,
+    ttft_ms REAL,
     cache TEXT NOT NULL,
     fallback INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
@@ -46,7 +47,7 @@ _FIELDS: tuple[str, ...] = (
     "tokens_in",
     "tokens_out",
 )
-_FIELDS += ("latency_ms", "cache", "fallback", "cost_usd", "outcome", "error")
+_FIELDS += ("latency_ms", "ttft_ms", "cache", "fallback", "cost_usd", "outcome", "error")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class UsageRecord:
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms: float = 0.0
+    ttft_ms: float | None = None  # time to first token, of streamed model calls
     fallback: bool = False
     cost_usd: float = 0.0
     error: str = ""  # type and message, API keys masked
@@ -82,7 +84,11 @@ class UsageStore:
 
     def records(self, since: float = 0.0) -> list[UsageRecord]:
         rows = self.file.db().execute(f"SELECT {', '.join(_FIELDS)} FROM calls WHERE at >= ? ORDER BY at", (since,))
-        return [UsageRecord(**{**dict(zip(_FIELDS, row, strict=True)), "fallback": bool(row[11])}) for row in rows]
+        found = []
+        for row in rows:
+            values = dict(zip(_FIELDS, row, strict=True))
+            found.append(UsageRecord(**{**values, "fallback": bool(values["fallback"])}))
+        return found
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -100,6 +106,7 @@ def summarize(records: list[UsageRecord]) -> dict[str, Any]:
     from_model = [r for r in answered if r.cache != "exact"]
     cacheable = [r for r in answered if r.cache != "off"]
     latencies = [r.latency_ms for r in from_model]
+    firsts = [r.ttft_ms for r in from_model if r.ttft_ms is not None]
     return {
         "calls": len(records),
         "ok": len(answered),
@@ -112,6 +119,7 @@ def summarize(records: list[UsageRecord]) -> dict[str, Any]:
         "error_rate": _rate(sum(r.outcome == "error" for r in records), len(records)),
         "fallback_rate": _rate(sum(r.fallback for r in from_model), len(from_model)),
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+        "ttft_ms": {"p50": percentile(firsts, 50), "p95": percentile(firsts, 95)},
         "by_prompt": _group(records, "prompt"),
         "by_model": _group(records, "model"),
         "by_pipeline": _group(records, "pipeline"),

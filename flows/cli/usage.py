@@ -53,7 +53,8 @@ def render(summary: dict[str, Any], since: str, path: Path) -> str:
         f"  tokens {summary['tokens_in']:,} in, {summary['tokens_out']:,} out; cost ${summary['cost_usd']:.4f}",
         f"  cache hit rate {_pct(summary['cache_hit_rate'])}; error rate {_pct(summary['error_rate'])}; "
         f"fallback rate {_pct(summary['fallback_rate'])}",
-        f"  latency of model calls: p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}",
+        f"  latency of model calls: p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}; time to first token "
+        f"(streamed): p50 {_ms(summary['ttft_ms']['p50'])}, p95 {_ms(summary['ttft_ms']['p95'])}",
     ]
     for title, key in (("prompt", "by_prompt"), ("model", "by_model"), ("pipeline", "by_pipeline")):
         lines += ["", f"  by {title:<30} {'calls':>6} {'tokens in':>10} {'tokens out':>10} {'cost':>10}"]

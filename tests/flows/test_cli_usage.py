@@ -27,6 +27,9 @@ def records(now: float) -> list[UsageRecord]:
         )
         for ms in range(100, 2100, 100)
     ]  # 20 model calls
+    paid = {"tokens_in": 100, "tokens_out": 20, "cost_usd": 0.001}
+    made[0] = UsageRecord(**ok, outcome="ok", cache="miss", latency_ms=100, ttft_ms=40, at=now - 60, **paid)  # streamed
+    made[1] = UsageRecord(**ok, outcome="ok", cache="miss", latency_ms=200, ttft_ms=60, at=now - 60, **paid)
     made.append(UsageRecord(**ok, outcome="ok", cache="exact", latency_ms=1, at=now - 30))
     made.append(
         UsageRecord(
@@ -62,13 +65,14 @@ def test_usage_sums_cost_tokens_rates_and_latency(
     assert summary["fallback_rate"] == round(1 / 21, 4)  # of the model calls
     assert summary["error_rate"] == round(1 / 24, 4)
     assert summary["latency_ms"] == {"p50": 1000, "p95": 1900}  # nearest rank over 21 model calls
+    assert summary["ttft_ms"] == {"p50": 40, "p95": 60}  # over the 2 streamed ones
     assert summary["by_model"]["gpt-4o-mini"] == {"calls": 1, "tokens_in": 50, "tokens_out": 5, "cost_usd": 0.01}
 
     assert main(["-f", str(file), "usage"]) == 0
     text = capsys.readouterr().out
     assert "calls 24: 22 ok, 1 errors, 1 refused" in text
     assert "cache hit rate 4.5%; error rate 4.2%; fallback rate 4.8%" in text
-    assert "p50 1,000 ms, p95 1,900 ms" in text
+    assert "p50 1,000 ms, p95 1,900 ms; time to first token (streamed): p50 40 ms, p95 60 ms" in text
     assert "     rag-answer@1                       24      2,050        405     0.0300" in text
 
     assert main(["-f", str(file), "usage", "--since", "all", "--json"]) == 0

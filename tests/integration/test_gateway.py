@@ -73,6 +73,11 @@ def test_the_embedded_model_counts_exactly_caches_greedy_replies_and_refuses_lon
         ("ok", "off"),
         ("error", "off"),
     ]
+    records = gw.usage.records()
+    streamed_ttft, streamed_latency = records[2].ttft_ms, records[2].latency_ms
+    assert streamed_ttft is not None and 0 < streamed_ttft < streamed_latency  # time to first token, streamed only
+    assert records[0].ttft_ms is None
+    print(f"streamed: first token {streamed_ttft:.0f} ms of {streamed_latency:.0f} ms")
 
 
 def test_a_killed_primary_falls_back_opens_its_circuit_then_half_opens_and_closes(
