@@ -65,7 +65,9 @@ class LlmGateway(LlmProvider[GatewaySettings]):
               model: gpt-4o-mini
               api_key: "${env:OPENAI_API_KEY}"
           route: [local, openai]
-          prices: {gpt-4o-mini: {input_per_1k: 0.00015, output_per_1k: 0.0006}}
+          prices:
+            smollm2-135m-instruct: {input_per_1k: 0.0, output_per_1k: 0.0}
+            gpt-4o-mini: {input_per_1k: 0.00015, output_per_1k: 0.0006}
           budgets: {daily_usd: {rag-query: 5.0}, daily_tokens: {rag-query: 2000000}}
           cache: {exact: true}
     ```

@@ -174,3 +174,25 @@ def test_generator_answer_through_the_gateway_says_who_served_it(tmp_path: Path)
     assert [a.served_by for a in answers] == ["model", "exact_cache"] and len(script.requests) == 1
     assert answers[0].text == answers[1].text == "scripted answer" and answers[0].model == "m0"
     assert [(r.prompt, r.cache) for r in gw.usage.records()] == [("rag-answer@1", "miss"), ("rag-answer@1", "exact")]
+
+
+def test_the_docstring_and_readme_examples_open_with_their_env_filled_in(tmp_path: Path, monkeypatch) -> None:
+    import inspect
+    import re
+
+    import yaml
+
+    from flows.language.refs import resolve
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-example")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    readme = (REPO / "README.md").read_text().split("## The LLM gateway", 1)[1]
+    examples = [inspect.getdoc(LlmGateway) or "", readme]
+    for text in examples:
+        block = re.search(r"```yaml\n(.*?)```", text, re.S)
+        assert block is not None
+        settings = resolve(yaml.safe_load(block.group(1))["resources"]["llm"]["with"], {})
+        gateway = opened(LlmGateway, root=tmp_path, state_dir=tmp_path / "state", **settings)  # check() passes
+        assert list(gateway.providers) == ["local", "openai"]
+        gateway.close()
