@@ -102,6 +102,18 @@ class Provider:
                 self.server.stop()
             self.client = self.http = self.server = None
 
+    def failed(self, unhealthy: bool) -> None:
+        """After a failed attempt: an unhealthy provider counts toward its breaker, and an embedded server that
+        died (killed, out of memory) is dropped so the next attempt starts a new one. Other failures (a bad
+        request) say nothing about the provider."""
+        if not unhealthy:
+            self.breaker.abandon()
+            return
+        self.breaker.failure()
+        process = self.server.process if self.server is not None else None
+        if self.spec.base_url is None and process is not None and process.poll() is not None:
+            self.close()
+
     def window(self) -> int:
         if self._window is None:
             if self.spec.kind == "llama_cpp":

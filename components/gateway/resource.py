@@ -148,10 +148,9 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             except Exception as exc:
                 failure = retry.classify(exc)
                 last = self.mask(f"{type(exc).__name__}: {exc}")
+                provider.failed(failure.unhealthy)
                 if not failure.retryable:  # fails the same way again: straight to the next provider
-                    provider.breaker.abandon()
                     raise _Skip(last) from None
-                provider.breaker.failure()
                 log.info("provider %s attempt %d failed: %s", provider.name, attempt + 1, last)
                 if attempt < spec.max_retries:
                     time.sleep(

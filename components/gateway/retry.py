@@ -18,6 +18,11 @@ class Failure:
     retryable: bool
     status: int | None = None
     retry_after: float | None = None  # seconds the server asked us to wait
+    down: bool | None = None  # says the provider is unhealthy (counts toward its breaker); default: retryable
+
+    @property
+    def unhealthy(self) -> bool:
+        return self.retryable if self.down is None else self.down
 
 
 def classify(exc: BaseException) -> Failure:
@@ -25,6 +30,10 @@ def classify(exc: BaseException) -> Failure:
     import httpx
     import openai
 
+    from components.llmserver import LlmServerError
+
+    if isinstance(exc, LlmServerError):  # the embedded server did not start: no retry now, but it is down
+        return Failure(False, down=True)
     response = getattr(exc, "response", None)
     status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
     if isinstance(status, int):

@@ -226,3 +226,22 @@ def test_a_pipeline_run_records_its_calls_under_its_pipeline_run_and_prompt(
     shown = dagwright(root, "usage")
     assert "calls 2: 2 ok, 0 errors, 0 refused" in shown.stdout and "rag-query" in shown.stdout
     print(shown.stdout)
+
+
+def test_a_killed_embedded_server_is_started_again_by_the_next_attempt(tmp_path: Path) -> None:
+    gw = gateway(tmp_path, backoff=0.05)
+    try:
+        assert gw.reply(ASK, max_tokens=4).provider == "local"
+        local = gw.providers["local"]
+        assert local.server is not None and local.server.process is not None
+        dead = local.server.process
+        dead.kill()
+        dead.wait(30)
+        again = gw.reply(ASK, max_tokens=4)  # one failed attempt, then a new server answers
+        assert again.provider == "local" and again.text
+        assert local.server is not None and local.server.process is not None and local.server.process.poll() is None
+        assert local.server.process.pid != dead.pid
+        assert gw.breakers()["local"] == {"state": "closed", "failures": 0, "opened": 0}
+    finally:
+        gw.close()
+    assert [r.outcome for r in gw.usage.records()] == ["ok", "ok"]
