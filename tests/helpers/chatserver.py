@@ -63,7 +63,7 @@ def chat_server(*responses: tuple[int, dict[str, str], dict]) -> Iterator[tuple[
     """Serve ``responses`` at http://127.0.0.1:PORT/v1 until the block ends; yields the base URL and the script."""
     script = Script(list(responses))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1", script
