@@ -56,6 +56,7 @@ class Answer(Checkable, Presentable):
     model: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    served_by: str = "model"  # or "exact_cache": the LLM gateway answered from its cache
 
     def check_row(self) -> dict[str, Any]:
         return {"content": self.text.strip(), "sources": len(self.sources)}
@@ -95,6 +96,18 @@ class ProviderSettings(ComponentParams):
 S = TypeVar("S", bound=ComponentParams)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A chat model's reply, and who served it: ``model``, or ``exact_cache`` (the LLM gateway's)."""
+
+    text: str
+    usage: dict[str, int]
+    model: str
+    served_by: str = "model"
+    provider: str = ""
+    cost_usd: float = 0.0
+
+
 class LlmProvider(Resource[S]):
     """A chat model: messages in, text and token usage out."""
 
@@ -107,6 +120,12 @@ class LlmProvider(Resource[S]):
     @abstractmethod
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         """The reply to ``messages`` and its usage (prompt_tokens, completion_tokens)."""
+
+    def reply(self, messages: list[dict[str, str]], *, prompt: str = "", **options: Any) -> Reply:
+        """The reply with who served it. ``prompt`` (id@version) names the template, for caches and records;
+        providers that keep neither ignore it."""
+        text, usage = self.chat(messages, **options)
+        return Reply(text, usage, self.model_name())
 
 
 LlmRef = Annotated[str, Uses(LlmProvider)]
@@ -256,16 +275,20 @@ class AnswerGenerator(Component[GeneratorParams]):
         messages = prompt.render(question=question, context=format_context(documents))
         provider = self.resources.get(p.llm, LlmProvider)
         started = time.perf_counter()
-        text, usage = provider.chat(
+        reply = provider.reply(
             messages,
+            prompt=prompt.ref,
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             frequency_penalty=p.frequency_penalty,
             stream=p.stream,
         )
         seconds = round(time.perf_counter() - started, 3)
-        model = provider.model_name()
-        return Answer(question, text.strip(), sources_of(documents, text), True, prompt.ref, model, usage, seconds)
+        text = reply.text
+        sources = sources_of(documents, text)
+        return Answer(
+            question, text.strip(), sources, True, prompt.ref, reply.model, reply.usage, seconds, reply.served_by
+        )
 
 
 def _usage(usage: Any) -> dict[str, int]:

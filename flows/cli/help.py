@@ -76,6 +76,11 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         "every result, or one pipeline's.",
         ["dagwright cache info", "dagwright cache clear rag-ingest", "dagwright cache clear"],
     ),
+    "usage": (
+        "What the LLM gateway's calls cost, from .dagwright/usage.sqlite: calls, tokens and cost by prompt, model "
+        "and pipeline, the exact cache's hit rate, p50/p95 latency of model calls, error and fallback rates.",
+        ["dagwright usage", "dagwright usage --since 7d", "dagwright usage --since all --json"],
+    ),
     "schema": (
         "The JSON Schema of pipelines.yaml, including every component's params, for editor completion.",
         ["dagwright schema > docs/pipelines.schema.json"],

@@ -155,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("pipeline", nargs="?", help="clear only this pipeline's results")
     p.set_defaults(command=cmd_cache)
 
+    p = sub.add_parser("usage", help="cost, tokens, cache hits and latency of the LLM gateway's calls")
+    p.add_argument("--since", default="1d", help="how far back: 30m, 12h, 1d, 7d... or all (default: 1d)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(command=cmd_usage)
+
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)
     p = sub.add_parser("components", help="list components with params and ports")
     p.add_argument("--markdown", action="store_true", help="only the builtin ones, as a Markdown list (README)")
@@ -452,6 +457,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    from flows.cli.usage import cmd_usage as usage
+
+    return usage(args)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from flows.plan.registry import discover
     from flows.plan.schema import json_schema
@@ -476,7 +487,16 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return 0
 
 
-_NOTHING_TO_FINALIZE = {cmd_validate, cmd_list, cmd_show, cmd_schema, cmd_components, cmd_cache, cmd_completion}
+_NOTHING_TO_FINALIZE = {
+    cmd_validate,
+    cmd_list,
+    cmd_show,
+    cmd_schema,
+    cmd_components,
+    cmd_cache,
+    cmd_completion,
+    cmd_usage,
+}
 
 if __name__ == "__main__":  # pragma: no cover
     entry()

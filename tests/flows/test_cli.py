@@ -26,7 +26,8 @@ def probe(code: str, *args: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"], ["cache", "info"]]
+    "args",
+    [["--help"], ["validate"], ["list"], ["show", "docs-report"], ["components"], ["cache", "info"], ["usage"]],
 )
 def test_light_commands_import_no_heavy_library(args: list[str]) -> None:
     code = (

@@ -1,0 +1,166 @@
+"""The providers a gateway routes to: the embedded llama.cpp server (or another llama.cpp server), or any
+OpenAI-compatible endpoint. A provider makes one attempt at a time; retries, fallback and budgets are the
+gateway's (resource.py). Its client never retries by itself, so every attempt is counted by the breaker."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
+
+from components.base import ComponentParams
+from components.gateway import tokens
+from components.gateway.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    import httpx
+    from openai import OpenAI
+
+    from components.llmserver import LocalServer
+
+# Context windows of well-known hosted models, by name prefix; others set `context_window`.
+KNOWN_WINDOWS = {"gpt-4.1": 1_047_576, "gpt-4o": 128_000, "o1": 200_000, "o3": 200_000, "gpt-3.5-turbo": 16_385}
+DEFAULT_WINDOW = 8192
+
+
+class ProviderSpec(ComponentParams):
+    kind: Literal["llama_cpp", "openai"] = Field(
+        description="llama_cpp: a llama.cpp server (the embedded SmolLM2 one without base_url), exact token "
+        "counts from its /tokenize; openai: any OpenAI-compatible endpoint, tokens counted with tiktoken's encodings."
+    )
+    base_url: str | None = Field(None, description="Endpoint ending in /v1; for llama_cpp, unset = embedded model.")
+    api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
+    model: str | None = Field(None, description="Model name at the endpoint; llama_cpp default smollm2-135m-instruct.")
+    context_window: int | None = Field(None, ge=256, description="Tokens the model reads; default: asked/known.")
+    encoding: str | None = Field(None, description="openai kind: tiktoken encoding to count with (o200k_base...).")
+    timeout: float = Field(120, gt=0, description="Seconds per attempt.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of retryable failures before the fallback.")
+    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
+    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
+
+    @model_validator(mode="after")
+    def _needs(self) -> ProviderSpec:
+        if self.kind == "openai" and not (self.base_url and self.model):
+            raise ValueError("a provider of kind openai needs base_url and model")
+        return self
+
+    def model_name(self) -> str:
+        from components.llmserver import LOCAL_MODEL
+
+        return self.model or LOCAL_MODEL
+
+
+class Provider:
+    """One provider of a gateway, opened on its first attempt (an unused fallback starts no server)."""
+
+    def __init__(self, name: str, spec: ProviderSpec, breaker: CircuitBreaker, state_dir: Path) -> None:
+        self.name, self.spec, self.breaker, self.state_dir = name, spec, breaker, state_dir
+        self.model = spec.model_name()
+        self.client: OpenAI | None = None
+        self.http: httpx.Client | None = None
+        self.server: LocalServer | None = None
+        self.root = ""  # the endpoint without /v1, for llama.cpp's own routes
+        self._window: int | None = spec.context_window
+        self._lock = threading.Lock()
+
+    def ensure_open(self) -> float:
+        """Open on first use; the seconds that took (starting the embedded server: seconds), else 0."""
+        with self._lock:
+            if self.client is not None:
+                return 0.0
+            started = time.perf_counter()
+            self._open()
+            return time.perf_counter() - started
+
+    def _open(self) -> None:
+        import httpx
+        from openai import OpenAI
+
+        spec = self.spec
+        base_url = spec.base_url
+        if base_url is None:
+            from components.llmserver import LocalServer
+
+            server = LocalServer(self.state_dir / "llm-server.log", spec.local_context, spec.local_threads)
+            base_url = server.start()
+            self.server = server
+        self.root = base_url.rstrip("/").removesuffix("/v1")
+        self.http = httpx.Client(timeout=spec.timeout)
+        self.client = OpenAI(base_url=base_url, api_key=spec.api_key or "unused", timeout=spec.timeout, max_retries=0)
+
+    def close(self) -> None:
+        with self._lock:
+            for held in (self.client, self.http):
+                if held is not None:
+                    held.close()
+            if self.server is not None:
+                self.server.stop()
+            self.client = self.http = self.server = None
+
+    def failed(self, unhealthy: bool) -> None:
+        """After a failed attempt: an unhealthy provider counts toward its breaker, and an embedded server that
+        died (killed, out of memory) is dropped so the next attempt starts a new one. Other failures (a bad
+        request) say nothing about the provider."""
+        if not unhealthy:
+            self.breaker.abandon()
+            return
+        self.breaker.failure()
+        process = self.server.process if self.server is not None else None
+        if self.spec.base_url is None and process is not None and process.poll() is not None:
+            self.close()
+
+    def window(self) -> int:
+        if self._window is None:
+            if self.spec.kind == "llama_cpp":
+                self._window = tokens.llama_cpp_window(self.http, self.root)
+            else:
+                match = [n for prefix, n in KNOWN_WINDOWS.items() if self.model.startswith(prefix)]
+                self._window = max(match) if match else DEFAULT_WINDOW
+        return self._window
+
+    def count(self, messages: list[dict[str, str]]) -> int:
+        """Prompt tokens of ``messages`` for this provider's model; an estimate is rounded up with a margin."""
+        if self.spec.kind == "llama_cpp":
+            return tokens.llama_cpp_count(self.http, self.root, messages)
+        encoding, exact = tokens.encoding_name(self.model, self.spec.encoding)
+        counted = tokens.tiktoken_count(messages, encoding)
+        return counted if exact else math.ceil(counted * tokens.ESTIMATE_MARGIN)
+
+    def count_text(self, text: str) -> int:
+        if self.spec.kind == "llama_cpp":
+            return tokens.llama_cpp_text(self.http, self.root, text)
+        return tokens.tiktoken_text(text, tokens.encoding_name(self.model, self.spec.encoding)[0])
+
+    def chat(
+        self, messages: list[dict[str, str]], options: dict[str, Any], first_token: Callable[[], None] | None = None
+    ) -> tuple[str, dict[str, int]]:
+        """One attempt; usage as the endpoint reported it (empty if it did not). When streaming, ``first_token``
+        is called as the first text arrives (time to first token)."""
+        assert self.client is not None  # ensure_open() came first
+        request: dict[str, Any] = {"model": self.model, "messages": messages, **options}
+        if not request.pop("stream", False):
+            response = self.client.chat.completions.create(**request)
+            return response.choices[0].message.content or "", _usage(response.usage)
+        parts: list[str] = []
+        usage: dict[str, int] = {}
+        for chunk in self.client.chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                if not parts and first_token is not None:
+                    first_token()
+                parts.append(chunk.choices[0].delta.content)
+            if chunk.usage:
+                usage = _usage(chunk.usage)
+        return "".join(parts), usage
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}

@@ -1,0 +1,259 @@
+"""`llm.gateway`: the LLM provider resource that every model call goes through (see __init__.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.gateway import retry
+from components.gateway.breaker import CircuitBreaker
+from components.gateway.budgets import BudgetLedger
+from components.gateway.cache import ExactCache, cache_key
+from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
+from components.gateway.providers import Provider
+from components.gateway.settings import GatewaySettings
+from components.gateway.usage import CacheOutcome, Outcome, UsageRecord, UsageStore
+from components.generators import LlmProvider, Reply
+from components.runinfo import RunInfo, current_run
+
+log = logging.getLogger("dagwright.gateway")
+MASK = "***"
+
+
+@dataclass
+class Call:
+    """One request through the gateway, as it goes along the route."""
+
+    messages: list[dict[str, str]]
+    options: dict[str, Any]
+    prompt: str
+    run: RunInfo
+    started: float = field(default_factory=time.perf_counter)
+    cache: CacheOutcome = "off"
+    ttft_ms: float | None = None  # streamed calls only
+
+    def first_token(self) -> None:
+        self.ttft_ms = self.ms()
+
+    def ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 2)
+
+
+class _Skip(Exception):
+    """A provider gave up on this call; the gateway goes on to the next (message: why)."""
+
+
+class LlmGateway(LlmProvider[GatewaySettings]):
+    """One boundary for every model call: exact cache, offline token counts and context-window checks, daily
+    budgets per pipeline, retries with jittered backoff, a fallback route with a circuit breaker per provider,
+    and a usage record of every call in `.dagwright/usage.sqlite` (`dagwright usage` sums them up).
+
+    Example:
+
+    ```yaml
+    resources:
+      llm:
+        uses: llm.gateway
+        with:
+          providers:
+            local: {kind: llama_cpp}
+            openai:
+              kind: openai
+              base_url: "https://api.openai.com/v1"
+              model: gpt-4o-mini
+              api_key: "${env:OPENAI_API_KEY}"
+          route: [local, openai]
+          prices:
+            smollm2-135m-instruct: {input_per_1k: 0.0, output_per_1k: 0.0}
+            gpt-4o-mini: {input_per_1k: 0.00015, output_per_1k: 0.0006}
+          budgets: {daily_usd: {rag-query: 5.0}, daily_tokens: {rag-query: 2000000}}
+          cache: {exact: true}
+    ```
+    """
+
+    name = "llm.gateway"
+
+    def open(self) -> None:
+        p, state = self.params, self.context.state_dir
+        p.check()
+        self.providers = {
+            name: Provider(name, p.providers[name], CircuitBreaker(p.breaker.failures, p.breaker.cooldown), state)
+            for name in p.route
+        }
+        self.ledger = BudgetLedger(state / "budgets.sqlite", p.budgets)
+        self.cache = ExactCache(state / "llm-cache.sqlite") if p.cache.exact else None
+        self.usage = UsageStore(state / "usage.sqlite")
+        # API keys are masked in whatever the gateway writes or raises, the usage records included (the engine
+        # scrubs what leaves a stage, but these records are written here, below it).
+        self.keys = sorted({s.api_key for s in p.providers.values() if s.api_key and len(s.api_key) >= 4}, key=len)
+
+    def close(self) -> None:
+        for provider in getattr(self, "providers", {}).values():
+            provider.close()
+
+    def model_name(self) -> str:
+        return self.providers[self.params.route[0]].model
+
+    def breakers(self) -> dict[str, dict[str, object]]:
+        """Each provider's circuit: state (closed, open, half_open), consecutive failures, times opened."""
+        return {name: p.breaker.snapshot() for name, p in self.providers.items()}
+
+    def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
+        reply = self.reply(messages, **options)
+        return reply.text, reply.usage
+
+    def reply(self, messages: list[dict[str, str]], *, prompt: str = "", **options: Any) -> Reply:
+        call = Call(messages, options, prompt, current_run())
+        cached = self._cached(call)
+        if cached is not None:
+            return cached
+        failures: list[tuple[str, BaseException]] = []
+        for n, provider in enumerate(self.providers.values()):
+            try:
+                reply = self._via(provider, call)
+            except BudgetExceeded as exc:
+                self._record(call, "refused", provider, error=exc)
+                raise
+            except (_Skip, ContextWindowExceeded) as exc:
+                failures.append((provider.name, exc))
+                continue
+            self._record(call, "ok", provider, reply=reply, fallback=n > 0)
+            self._store(call, reply)
+            return reply
+        raise self._failed(call, failures)
+
+    def _failed(self, call: Call, failures: list[tuple[str, BaseException]]) -> GatewayError:
+        windows = [exc for _, exc in failures if isinstance(exc, ContextWindowExceeded)]
+        error: GatewayError = (
+            windows[0]
+            if len(windows) == len(failures)
+            else ProvidersFailed(self.mask("every provider failed: " + "; ".join(f"{n}: {e}" for n, e in failures)))
+        )
+        self._record(call, "error", None, error=error)
+        return error
+
+    def _via(self, provider: Provider, call: Call) -> Reply:
+        """Attempts at one provider: retryable failures are retried with backoff while its circuit allows."""
+        spec, last = provider.spec, "circuit open"
+        for attempt in range(spec.max_retries + 1):
+            if not provider.breaker.allow():
+                raise _Skip(last if attempt else "circuit open")
+            try:
+                return self._attempt(provider, call)
+            except GatewayError:  # the request's fault (too long, over budget), not the provider's
+                provider.breaker.abandon()
+                raise
+            except Exception as exc:
+                failure = retry.classify(exc)
+                last = self.mask(f"{type(exc).__name__}: {exc}")
+                provider.failed(failure.unhealthy)
+                if not failure.retryable:  # fails the same way again: straight to the next provider
+                    raise _Skip(last) from None
+                log.info("provider %s attempt %d failed: %s", provider.name, attempt + 1, last)
+                if attempt < spec.max_retries:
+                    time.sleep(
+                        retry.backoff(attempt + 1, self.params.backoff, self.params.backoff_cap, failure.retry_after)
+                    )
+        raise _Skip(f"{last} (after {spec.max_retries + 1} attempts)")
+
+    def _attempt(self, provider: Provider, call: Call) -> Reply:
+        call.started += provider.ensure_open()  # a server's start-up is not the call's latency
+        prompt_tokens, window = provider.count(call.messages), provider.window()
+        max_out = int(call.options.get("max_tokens") or max(window - prompt_tokens, 1))
+        if prompt_tokens + max_out > window:
+            raise ContextWindowExceeded(
+                f"the prompt takes {prompt_tokens:,} tokens and the reply up to {max_out:,} (max_tokens), "
+                f"{prompt_tokens + max_out:,} in all, over the context window of {window:,} tokens of "
+                f"{provider.model} at provider '{provider.name}'"
+            )
+        price = self.params.price(provider.model)
+        held = self.ledger.reserve(call.run.pipeline, prompt_tokens + max_out, price.cost(prompt_tokens, max_out))
+        try:
+            text, usage = provider.chat(call.messages, call.options, call.first_token)
+        except BaseException:
+            self.ledger.release(held)
+            raise
+        if not usage:  # an endpoint that reports none: our own counts
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": provider.count_text(text)}
+        cost = price.cost(usage["prompt_tokens"], usage["completion_tokens"])
+        self.ledger.settle(held, usage["prompt_tokens"] + usage["completion_tokens"], cost)
+        provider.breaker.success()
+        return Reply(text, usage, provider.model, "model", provider.name, cost)
+
+    def _cacheable(self, call: Call) -> bool:
+        return self.cache is not None and call.options.get("temperature") == 0
+
+    def _keys(self, call: Call, model: str) -> str:
+        params = {k: v for k, v in call.options.items() if k != "stream"}  # streaming changes no text
+        return cache_key(call.prompt, call.messages, model, params)
+
+    def _cached(self, call: Call) -> Reply | None:
+        """A stored reply of any routed model, in route order; None on a miss (or a cache that fails)."""
+        if not self._cacheable(call) or self.cache is None:
+            return None
+        import sqlite3  # here, not at the top: `dagwright validate` imports this module to check settings
+
+        call.cache = "miss"
+        try:
+            for provider in self.providers.values():
+                found = self.cache.get(self._keys(call, provider.model))
+                if found is not None:
+                    call.cache = "exact"
+                    reply = Reply(found["text"], found.get("usage", {}), provider.model, "exact_cache", provider.name)
+                    self._record(call, "ok", provider, reply=reply)
+                    return reply
+        except sqlite3.Error as exc:  # a cache only saves time: never fail a call for it
+            log.warning("LLM cache unreadable (%s); calling the model", exc)
+        return None
+
+    def _store(self, call: Call, reply: Reply) -> None:
+        import sqlite3
+
+        if self._cacheable(call) and self.cache is not None:
+            try:
+                self.cache.put(self._keys(call, reply.model), {"text": reply.text, "usage": reply.usage})
+            except sqlite3.Error as exc:
+                log.warning("LLM cache not written (%s)", exc)
+
+    def _record(
+        self,
+        call: Call,
+        outcome: Outcome,
+        provider: Provider | None,
+        *,
+        reply: Reply | None = None,
+        fallback: bool = False,
+        error: BaseException | None = None,
+    ) -> None:
+        served = reply is not None and reply.served_by == "model"
+        usage = reply.usage if served and reply is not None else {}
+        record = UsageRecord(
+            prompt=call.prompt,
+            model=provider.model if provider else "",
+            provider=provider.name if provider else "",
+            outcome=outcome,
+            cache=call.cache,
+            tokens_in=usage.get("prompt_tokens", 0),
+            tokens_out=usage.get("completion_tokens", 0),
+            latency_ms=call.ms(),
+            ttft_ms=call.ttft_ms if served else None,
+            fallback=fallback,
+            cost_usd=reply.cost_usd if reply else 0.0,
+            error=self.mask(f"{type(error).__name__}: {error}")[:500] if error else "",
+            pipeline=call.run.pipeline,
+            run_id=call.run.run_id,
+            stage=call.run.stage,
+        )
+        import sqlite3
+
+        try:
+            self.usage.record(record)
+        except sqlite3.Error as exc:  # the record is for reports; the answer still counts
+            log.warning("usage not recorded (%s)", exc)
+
+    def mask(self, text: str) -> str:
+        for key in reversed(self.keys):
+            text = text.replace(key, MASK)
+        return text

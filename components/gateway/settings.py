@@ -1,0 +1,72 @@
+"""The settings of an `llm.gateway` resource, checked when the YAML is validated: the route names declared
+providers, and a money budget has a price for every model it may pay for."""
+
+from __future__ import annotations
+
+import difflib
+
+from pydantic import Field, model_validator
+
+from components.base import ComponentParams
+from components.gateway.budgets import BudgetSettings
+from components.gateway.providers import ProviderSpec
+
+
+class Price(ComponentParams):
+    input_per_1k: float = Field(0.0, ge=0, description="Dollars per 1,000 prompt tokens.")
+    output_per_1k: float = Field(0.0, ge=0, description="Dollars per 1,000 completion tokens.")
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.input_per_1k + tokens_out * self.output_per_1k) / 1000
+
+
+FREE = Price()
+
+
+class CacheSettings(ComponentParams):
+    exact: bool = Field(True, description="Reuse replies to identical requests at temperature 0.")
+
+
+class BreakerSettings(ComponentParams):
+    failures: int = Field(3, ge=1, le=100, description="Consecutive failed attempts that open a provider's circuit.")
+    cooldown: float = Field(30.0, gt=0, description="Seconds an open circuit waits before one trial call.")
+
+
+def _local() -> dict[str, ProviderSpec]:
+    return {"local": ProviderSpec(kind="llama_cpp")}
+
+
+class GatewaySettings(ComponentParams):
+    providers: dict[str, ProviderSpec] = Field(default_factory=_local, description="Name -> provider.")
+    route: list[str] = Field(default_factory=lambda: ["local"], min_length=1, description="Tried in order.")
+    prices: dict[str, Price] = Field(default_factory=dict, description="Model -> price; unlisted models are free.")
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    backoff: float = Field(0.5, ge=0, le=60, description="Seconds of the first retry's backoff bound; doubles.")
+    backoff_cap: float = Field(8.0, ge=0, le=600, description="Longest wait between retries (Retry-After too).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        # Providers that read ${env:...} are validated only when the run fills them in (flows/plan/stageparams.py
+        # then leaves them out here): no verdict against the default provider. open() checks again in full.
+        if "providers" in self.model_fields_set:
+            self.check()
+        return self
+
+    def check(self) -> None:
+        """The route names declared providers; a money budget has a price for every model it may pay for."""
+        for name in self.route:
+            if name not in self.providers:
+                close = difflib.get_close_matches(name, list(self.providers), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(
+                    f"route names provider '{name}', which is not declared; providers: {sorted(self.providers)}{hint}"
+                )
+        if self.budgets.daily_usd:
+            unpriced = sorted({self.providers[n].model_name() for n in self.route} - set(self.prices))
+            if unpriced:
+                raise ValueError(f"budgets.daily_usd needs a price for every routed model; no price for {unpriced}")
+
+    def price(self, model: str) -> Price:
+        return self.prices.get(model, FREE)
