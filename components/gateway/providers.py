@@ -142,8 +142,10 @@ class Provider:
         """One attempt; usage as the endpoint reported it (empty if it did not). When streaming, ``first_token``
         is called as the first text arrives (time to first token)."""
         assert self.client is not None  # ensure_open() came first
+        from components.tokens import report_token, wants_tokens
+
         request: dict[str, Any] = {"model": self.model, "messages": messages, **options}
-        if not request.pop("stream", False):
+        if not request.pop("stream", False) and not wants_tokens():  # a streaming request streams the call
             response = self.client.chat.completions.create(**request)
             return response.choices[0].message.content or "", _usage(response.usage)
         parts: list[str] = []
@@ -155,6 +157,7 @@ class Provider:
                 if not parts and first_token is not None:
                     first_token()
                 parts.append(chunk.choices[0].delta.content)
+                report_token(chunk.choices[0].delta.content)
             if chunk.usage:
                 usage = _usage(chunk.usage)
         return "".join(parts), usage

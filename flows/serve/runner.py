@@ -40,9 +40,12 @@ class Served:
         return scrub_data(body | {"outputs": outputs}, secrets)
 
     def cache(self) -> str:
-        """How the answer was made: `exact` when every stage came from the result cache, else `model`."""
-        statuses = {r.status for r in self.result.stages.values()}
-        return "exact" if statuses == {"cached"} else "model"
+        """How the answer was made: `result_cache` when every stage came from the engine's result cache, else
+        what the answer says (`exact_cache` when the LLM gateway answered from its cache), else `model`."""
+        if {r.status for r in self.result.stages.values()} == {"cached"}:
+            return "result_cache"
+        said = [getattr(v, "served_by", None) for v in self.outputs.values()]
+        return next((s for s in said if isinstance(s, str)), "model")
 
 
 async def run_pipeline(

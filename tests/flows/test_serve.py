@@ -159,7 +159,7 @@ def test_stream_sends_tokens_then_a_final_event(client: TestClient) -> None:
     # A pipeline without a streaming provider sends its whole answer as one token.
     assert events[0] == ("token", {"text": "HI"})
     kind, done = events[-1]
-    assert kind == "done" and done["text"] == "HI" and done["cache"] in ("model", "exact")
+    assert kind == "done" and done["text"] == "HI" and done["cache"] in ("model", "result_cache")
     assert set(done) >= {"sources", "usage", "model", "cache", "run_id"}
     is_problem(client.post("/v1/pipelines/echo/stream", json={"question": "hi", "times": 0}), 422, "invalid_request")
     # the engine's own rule (a blank question under min_length) refuses before the stream starts, as /run does

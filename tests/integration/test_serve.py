@@ -33,8 +33,21 @@ REDIS = "redis://127.0.0.1:6379/0"
 GROUNDED = """
 version: 1
 resources:
-  llm: {uses: llm.openai}
+  llm: {uses: llm.gateway}   # the embedded model behind the LLM gateway, as rag-query uses it
+  direct: {uses: llm.openai}   # the embedded model without the gateway
 pipelines:
+  direct:
+    serve: true
+    params: {question: {type: string, min_length: 1}}
+    stages:
+      find:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:passages"}
+        inputs: {question: "${params.question}"}
+      generate:
+        uses: generator.answer
+        with: {llm: direct, max_tokens: 6}
+        inputs: {question: "${params.question}", documents: find.output}
   ask:
     description: Answer from two fixed passages with the embedded model.
     serve: {chat: true}
@@ -124,6 +137,11 @@ def test_an_sse_client_reads_tokens_then_the_final_event(server: str) -> None:
     assert [s["source"] for s in done["sources"]] == ["notes1.md", "notes2.md"]
     assert done["usage"]["completion_tokens"] <= 10 and done["model"] == "smollm2-135m-instruct"
     assert done["cache"] == "model"
+    # llm.openai streams through the same hook when a request streams
+    body = {"question": "Where are stage results kept?"}
+    with httpx.stream("POST", f"{server}/v1/pipelines/direct/stream", json=body, headers=headers, timeout=120) as reply:
+        tokens = [line for line in reply.iter_lines() if line == "event: token"]
+    assert len(tokens) > 1
     metrics = httpx.get(f"{server}/metrics").text
     assert 'dagwright_llm_tokens_total{kind="completion",model="smollm2-135m-instruct",pipeline="ask"}' in metrics
 
