@@ -36,6 +36,7 @@ class ServeState:
     session: Session = field(default_factory=Session)
     ready: threading.Event = field(default_factory=threading.Event)
     open_error: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)  # name -> the open resource, for metrics
     org_pipelines: dict[str, set[str]] = field(default_factory=dict)
 
 
@@ -50,6 +51,7 @@ def create_app(plans: dict[str, Plan], settings: ServeSettings | None = None) ->
     limiter = RateLimiter(counter_for(settings.redis_url), settings.key_rate, settings.org_rate)
     state = ServeState(served, settings, KeyRing.from_settings(settings), limiter)
     state.org_pipelines = settings.org_pipelines
+    state.metrics.watch_breakers(lambda: _breakers(state))
     app = FastAPI(
         title="dagwright",
         description="The pipelines of this project marked `serve:`; errors are RFC 9457 problem details.",
@@ -89,12 +91,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _open_resources(state: ServeState) -> None:
     try:
         for plan in state.plans.values():
-            for planned in plan.resources.values():
-                state.session.resource(planned, plan.project_root)
+            for name, planned in plan.resources.items():
+                state.resources[name] = state.session.resource(planned, plan.project_root)
     except Exception as exc:  # reported by /readyz; the message names the resource, never its secrets
         state.open_error = str(exc)
     finally:
         state.ready.set()
+
+
+def _breakers(state: ServeState) -> dict[str, dict[str, dict[str, Any]]]:
+    """The LLM gateways' circuit breakers (resources that have `breakers()`)."""
+    return {n: r.breakers() for n, r in list(state.resources.items()) if callable(getattr(r, "breakers", None))}
 
 
 def _health_routes(app: FastAPI, state: ServeState) -> None:

@@ -24,6 +24,13 @@ log = logging.getLogger("dagwright.serve")
 # Exception classes (by name, so openai is not imported here) that mean the model provider failed.
 _UNAVAILABLE = {"APIConnectionError", "APITimeoutError", "ResourceError", "ConnectionError"}
 _BAD_GATEWAY = {"APIStatusError", "APIError", "RateLimitError", "InternalServerError"}
+# The LLM gateway's refusals (components/gateway/errors.py): their messages name sizes, limits and providers,
+# never a key, so the caller is told them (masked all the same).
+_GATEWAY = {
+    "ContextWindowExceeded": (422, "context_window_exceeded"),
+    "BudgetExceeded": (429, "budget_exceeded"),
+    "ProvidersFailed": (503, "providers_failed"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ def failure_problem(plan: Plan, result: RunResult) -> ProblemError:
     stage = error.stage if error is not None else "?"
     exc = result.stages[stage].exception if stage in result.stages else None
     names = {c.__name__ for c in type(exc).__mro__} if exc is not None else set()
+    if names & _GATEWAY.keys():
+        return _gateway_problem(plan, result, stage, exc, names)
     if names & _UNAVAILABLE:
         return ProblemError(503, "provider_unavailable", f"stage '{stage}': the model provider is unreachable")
     if names & _BAD_GATEWAY:
@@ -104,3 +113,14 @@ def failure_problem(plan: Plan, result: RunResult) -> ProblemError:
     if "GateFailed" in names:
         return ProblemError(422, "check_failed", f"stage '{stage}': a data-quality check failed", stage=stage)
     return ProblemError(500, "pipeline_failed", f"pipeline '{plan.name}' failed at stage '{stage}'", stage=stage)
+
+
+def _gateway_problem(plan: Plan, result: RunResult, stage: str, exc: Any, names: set[str]) -> ProblemError:
+    status, code = next(_GATEWAY[n] for n in _GATEWAY if n in names)
+    detail = secrets_of_run(plan, result.params).scrub(f"stage '{stage}': {exc}")
+    headers = {"Retry-After": str(_seconds_to_utc_midnight())} if status == 429 else {}  # daily budgets reset then
+    return ProblemError(status, code, detail, headers, stage=stage)
+
+
+def _seconds_to_utc_midnight() -> int:
+    return 86400 - int(time.time()) % 86400

@@ -300,3 +300,69 @@ def test_a_provider_nobody_answers_at_is_a_503(tmp_path: Path) -> None:
         assert body["detail"] == "stage 'generate': the model provider is unreachable"
         chat = {"model": "ask", "messages": [{"role": "user", "content": "q"}]}
         assert is_problem(client.post("/v1/chat/completions", json=chat), 503, "provider_unavailable")["error"]
+
+
+GATEWAY = """
+version: 1
+resources:
+  llm:
+    uses: llm.gateway
+    with:
+      providers:
+        # Port 8619 is never listened on: every attempt's connection is refused.
+        nowhere: {kind: openai, base_url: "http://127.0.0.1:8619/v1", model: gpt-4o-mini, max_retries: 0,
+                  context_window: 1024}
+      route: [nowhere]
+      budgets: {daily_tokens: {tight: 50}}
+      backoff: 0
+      breaker: {failures: 1, cooldown: 600}
+pipelines:
+  ask:
+    serve: true
+    params: {question: {type: string}, max_tokens: {type: integer, default: 8}}
+    stages:
+      find:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:passages"}
+        inputs: {question: "${params.question}"}
+      generate:
+        uses: generator.answer
+        with: {llm: llm, max_tokens: "${params.max_tokens}"}
+        inputs: {question: "${params.question}", documents: find.output}
+        retries: 0
+  tight:
+    serve: true
+    params: {question: {type: string}}
+    stages:
+      find:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:passages"}
+        inputs: {question: "${params.question}"}
+      generate:
+        uses: generator.answer
+        with: {llm: llm, max_tokens: 8}
+        inputs: {question: "${params.question}", documents: find.output}
+        retries: 0
+"""
+
+
+def test_the_llm_gateways_refusals_and_failures_are_problems(tmp_path: Path) -> None:
+    """The real gateway: its token counting, budget and context window refuse before any call; a route whose
+    every provider refuses connections fails, and its circuit breaker's state shows in /metrics."""
+    file = tmp_path / "project" / "pipelines.yaml"
+    file.parent.mkdir(parents=True)
+    file.write_text(GATEWAY)
+    with TestClient(create_app(plan_project(load(file)), ServeSettings()), raise_server_exceptions=False) as client:
+        too_long = client.post("/v1/pipelines/ask/run", json={"question": "q", "max_tokens": 5000})
+        detail = is_problem(too_long, 422, "context_window_exceeded")["detail"]
+        assert "context window of 1,024 tokens" in detail
+        refused = client.post("/v1/pipelines/tight/run", json={"question": "q"})
+        is_problem(refused, 429, "budget_exceeded")
+        assert 0 < int(refused.headers["retry-after"]) <= 86400
+        closed = 'dagwright_llm_breaker_state{provider="nowhere",resource="llm",state="closed"} 1.0'
+        assert closed in client.get("/metrics").text
+        failed = is_problem(client.post("/v1/pipelines/ask/run", json={"question": "q"}), 503, "providers_failed")
+        assert failed["stage"] == "generate" and "nowhere" in failed["detail"]
+        metrics = client.get("/metrics").text
+    assert 'dagwright_llm_breaker_state{provider="nowhere",resource="llm",state="open"} 1.0' in metrics
+    assert 'dagwright_llm_breaker_opened_total{provider="nowhere",resource="llm"} 1.0' in metrics
