@@ -49,6 +49,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.stores.memory": (),
     "components.stores.pgserver": (),
     "components.stores.pgvector": (),
+    "components.tokens": (),
 }
 
 RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
