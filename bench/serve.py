@@ -5,8 +5,12 @@ The pipeline is one deterministic `python.call` stage whose result the content-h
 run, as the exact cache serves a repeated question: what is left is the engine's work plus serving's (HTTP,
 validation, auth, rate limit, JSON). Target (issue 10): serving adds under 2 ms at p50.
 
-    .venv/bin/python bench/serve.py            # 400 requests each way
-    .venv/bin/python bench/serve.py --quick    # 100
+Then time to first token: `POST /v1/pipelines/NAME/stream` of a pipeline whose generator uses the embedded
+llama.cpp model (llm.openai, two fixed passages, 8 tokens) until its first `token` event, against the same
+rendered messages streamed from the raw llama.cpp server by the resource's own client, alternated, same run.
+
+    .venv/bin/python bench/serve.py            # 400 requests each way, 10 streams each way
+    .venv/bin/python bench/serve.py --quick    # 100 and 5
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -37,8 +42,24 @@ pipelines:
         uses: python.call
         with: {function: "tests.helpers.servefns:shout"}
         inputs: {question: "${params.question}", times: "${params.times}"}
+  stream:
+    serve: true
+    params: {question: {type: string, min_length: 1}}
+    stages:
+      find:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:passages"}
+        inputs: {question: "${params.question}"}
+      generate:
+        uses: generator.answer
+        with: {llm: direct, max_tokens: 8, prompts_dir: "%(prompts)s"}
+        inputs: {question: "${params.question}", documents: find.output}
+        cache: false
+resources:
+  direct: {uses: llm.openai}
 """
 KEY = "bench-key"
+QUESTION = "When is a cached stage result reused?"
 
 
 def timings(fn: Callable[[], object], repeat: int, warmup: int = 20) -> list[float]:
@@ -62,7 +83,7 @@ def main() -> None:
     repeat = 100 if parser.parse_args().quick else 400
     home = Path(tempfile.mkdtemp(prefix="dagwright-bench-serve-"))
     os.environ["DAGWRIGHT_HOME"] = str(home / ".dagwright")
-    (home / "pipelines.yaml").write_text(PIPELINES)
+    (home / "pipelines.yaml").write_text(PIPELINES % {"prompts": REPO / "prompts"})
 
     import httpx
     import uvicorn
@@ -94,10 +115,64 @@ def main() -> None:
                 assert client.post("/v1/pipelines/echo/run", json=params).status_code == 200
 
             inproc, http = timings(direct, repeat), timings(served, repeat)
+            streams = 5 if repeat < 400 else 10
+            through, raw = first_tokens(client, app.state.serve.resources["direct"], streams)
     finally:
         server.should_exit = True
         thread.join(10)
     report(inproc, http, repeat)
+    ms = 1000
+    print(f"time to first token, {streams} streams each way (alternated), embedded SmolLM2")
+    print(f"  raw llama.cpp  p50 {statistics.median(raw) * ms:7.1f} ms")
+    print(f"  via /stream    p50 {statistics.median(through) * ms:7.1f} ms")
+    extra = (statistics.median(through) - statistics.median(raw)) * ms
+    print(f"  serving adds {extra:.1f} ms; ratio {statistics.median(through) / statistics.median(raw):.2f}x")
+
+
+def first_tokens(client: Any, llm: Any, repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds to the first token through /stream and from the raw server, alternated so load hits both alike."""
+    from components.generators import format_context
+    from components.prompts import load_prompt
+    from tests.helpers.servefns import passages
+
+    context = format_context(passages(QUESTION))
+    messages = load_prompt("rag-answer@1", REPO / "prompts").render(question=QUESTION, context=context)
+    through, raw = [], []
+    for n in range(repeat + 1):  # the first round warms both up and is not counted
+        # Which goes first swaps each round: llama.cpp reuses the previous request's prompt (its KV cache).
+        if n % 2:
+            a, b = _through(client), _raw(llm, messages)
+        else:
+            b, a = _raw(llm, messages), _through(client)
+        if n:
+            through.append(a)
+            raw.append(b)
+    return through, raw
+
+
+def _through(client: Any) -> float:
+    started = time.perf_counter()
+    first = None
+    with client.stream("POST", "/v1/pipelines/stream/stream", json={"question": QUESTION}, timeout=120) as reply:
+        for line in reply.iter_lines():
+            if first is None and line == "event: token":
+                first = time.perf_counter() - started
+    assert first is not None, "no token event"
+    return first
+
+
+def _raw(llm: Any, messages: list[dict[str, str]]) -> float:
+    started = time.perf_counter()
+    options = {"temperature": 0.1, "frequency_penalty": 0.5}  # generator.answer's defaults
+    chunks = llm.client.chat.completions.create(
+        model=llm.params.model, messages=messages, max_tokens=8, stream=True, **options
+    )
+    first = None
+    for chunk in chunks:  # read to the end, as the pipeline does, so both leave the server alike
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - started
+    assert first is not None, "no token"
+    return first
 
 
 def report(inproc: list[float], http: list[float], repeat: int) -> None:
