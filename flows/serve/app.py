@@ -6,7 +6,6 @@ by every request; closing the app closes it. Requests run on the in-process exec
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ class ServeState:
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
     session: Session = field(default_factory=Session)
-    ready: threading.Event = field(default_factory=threading.Event)
     open_error: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)  # name -> the open resource, for metrics
     org_pipelines: dict[str, set[str]] = field(default_factory=dict)
@@ -95,8 +93,6 @@ def _open_resources(state: ServeState) -> None:
                 state.resources[name] = state.session.resource(planned, plan.project_root)
     except Exception as exc:  # reported by /readyz; the message names the resource, never its secrets
         state.open_error = str(exc)
-    finally:
-        state.ready.set()
 
 
 def _breakers(state: ServeState) -> dict[str, dict[str, dict[str, Any]]]:
@@ -111,8 +107,6 @@ def _health_routes(app: FastAPI, state: ServeState) -> None:
 
     @app.get("/readyz", tags=["health"], summary="The served pipelines' resources are open")
     async def readyz() -> JSONResponse:
-        if not state.ready.is_set():
-            raise ProblemError(503, "not_ready", "resources are still opening", {"Retry-After": "1"})
         if state.open_error is not None:
             raise ProblemError(503, "resource_failed", state.open_error)
         return JSONResponse({"status": "ready", "pipelines": sorted(state.plans)})

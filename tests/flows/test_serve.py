@@ -366,3 +366,45 @@ def test_the_llm_gateways_refusals_and_failures_are_problems(tmp_path: Path) -> 
         metrics = client.get("/metrics").text
     assert 'dagwright_llm_breaker_state{provider="nowhere",resource="llm",state="open"} 1.0' in metrics
     assert 'dagwright_llm_breaker_opened_total{provider="nowhere",resource="llm"} 1.0' in metrics
+
+
+def test_dagwright_serve_refuses_a_file_with_nothing_to_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli.main import main
+
+    file = tmp_path / "pipelines.yaml"
+    file.write_text(PIPELINES.replace("serve: true", "serve: false").replace("serve: {chat: true}", ""))
+    assert main(["-f", str(file), "serve", "--port", "8616"]) == 2
+    assert "no pipeline is marked `serve: true`" in capsys.readouterr().err
+
+
+def test_readyz_says_which_resource_failed_to_open_without_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Port 8619 is never listened on; the password comes from the environment and must not be shown.
+    monkeypatch.setenv("SERVE_TEST_DSN", "postgresql://app:sk-pg-secret@127.0.0.1:8619/app?connect_timeout=2")
+    file = tmp_path / "project" / "pipelines.yaml"
+    file.parent.mkdir(parents=True)
+    file.write_text(
+        """
+        resources:
+          docs: {uses: store.pgvector, with: {dsn: "${env:SERVE_TEST_DSN}"}}
+        pipelines:
+          keep:
+            serve: true
+            params: {question: {type: string}}
+            stages:
+              find:
+                uses: python.call
+                with: {function: "tests.helpers.servefns:passages"}
+                inputs: {question: "${params.question}"}
+              index: {uses: store.write, with: {store: docs}, inputs: {documents: find.output}}
+        """.replace("\n        ", "\n")
+    )
+    with TestClient(create_app(plan_project(load(file)), ServeSettings()), raise_server_exceptions=False) as client:
+        reply = client.get("/readyz")
+        assert client.get("/healthz").status_code == 200  # alive, not ready
+    body = is_problem(reply, 503, "resource_failed")
+    assert "resource 'docs' (store.pgvector) could not open" in body["detail"]
+    assert "sk-pg-secret" not in reply.text
