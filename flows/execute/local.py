@@ -45,6 +45,7 @@ def run_local(
     max_workers: int = 8,
     dry_run: bool = False,
     session: Session | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run ``plan`` in this process. ``dry_run`` runs every check but no stage that writes (`dagwright check`)."""
     started = time.perf_counter()
@@ -52,6 +53,8 @@ def run_local(
     store = (store or default_store(plan)) if use_cache else None
     provider = provider_for(plan, session) if session is not None else None  # `serve` shares its app's session
     ctx = RunContext(plan, bound, store, reporter or NullReporter(), dry_run=dry_run, provider=provider)
+    if run_id is not None:  # the caller's id (a served request's), so the LLM gateway's usage records carry it
+        ctx.run_id = run_id
     with scrubbed_logs(ctx.secrets or Secrets()):
         results, first_error = _Scheduler(plan, ctx, max_workers).run()
     ordered = {s.id: results[s.id] for s in plan.stages}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -81,12 +82,13 @@ def bind(plan: Plan, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run(plan: Plan, bound: dict[str, Any], session: Session, in_thread: Callable[[], Any] | None) -> Served:
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + f"{time.perf_counter_ns() % 1_000_000:06d}"
+    # The response's run_id is the engine's: `dagwright usage` shows the gateway's records under it.
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + os.urandom(4).hex()
     if in_thread is None:
-        result = run_local(plan, bound, session=session)
+        result = run_local(plan, bound, session=session, run_id=run_id)
     else:
         with in_thread():
-            result = run_local(plan, bound, session=session)
+            result = run_local(plan, bound, session=session, run_id=run_id)
     if not result.ok:
         # The operator's log gets the stage's reason (secrets masked by the runtime); the response does not.
         log.warning("run of %s failed: %s", plan.name, result.error)

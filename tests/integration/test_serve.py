@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,14 @@ pipelines:
 KEY = "it-key-" + uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    home: Path  # its DAGWRIGHT_HOME
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     project = tmp_path_factory.mktemp("served")
     (project / "pipelines.yaml").write_text(GROUNDED)
     shutil.copytree(REPO / "prompts", project / "prompts")
@@ -80,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{PORT}"
     try:
         _wait_ready(url, process, project / "serve.log")
-        yield url
+        yield Server(url, project / ".dagwright")
     finally:
         interrupt_group(process, timeout=60)
         log.close()
@@ -100,14 +108,19 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise AssertionError(f"not ready: {log.read_text()}")
 
 
-def test_the_official_openai_client_against_the_real_model(server: str) -> None:
+def test_the_official_openai_client_against_the_real_model(server: Server) -> None:
     from openai import AuthenticationError, OpenAI
 
-    client = OpenAI(base_url=f"{server}/v1", api_key=KEY, max_retries=0)
+    client = OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0)
     question: Any = [{"role": "user", "content": "Where are stage results kept?"}]
     reply = client.chat.completions.create(model="ask", messages=question, max_tokens=8)
     assert reply.choices[0].message.content and reply.usage is not None
     assert 0 < reply.usage.completion_tokens <= 8
+    # The gateway recorded the call under the response's run id, so `dagwright usage` finds the request.
+    run_id = (reply.model_extra or {})["dagwright"]["run_id"]
+    with sqlite3.connect(server.home / "usage.sqlite") as db:
+        rows = db.execute("SELECT pipeline, outcome FROM calls WHERE run_id = ?", (run_id,)).fetchall()
+    assert rows == [("ask", "ok")]
 
     chunks = list(client.chat.completions.create(model="ask", messages=question, max_tokens=8, stream=True))
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
@@ -115,14 +128,16 @@ def test_the_official_openai_client_against_the_real_model(server: str) -> None:
     assert chunks[-1].choices[0].finish_reason == "stop"
 
     with pytest.raises(AuthenticationError):
-        OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0).models.list()
+        OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0).models.list()
 
 
-def test_an_sse_client_reads_tokens_then_the_final_event(server: str) -> None:
+def test_an_sse_client_reads_tokens_then_the_final_event(server: Server) -> None:
     events: list[tuple[str, Any, float]] = []
     body = {"question": "When is a cached stage result reused?", "max_tokens": 10}
     headers = {"authorization": f"Bearer {KEY}", "accept": "text/event-stream"}
-    with httpx.stream("POST", f"{server}/v1/pipelines/ask/stream", json=body, headers=headers, timeout=120) as reply:
+    with httpx.stream(
+        "POST", f"{server.url}/v1/pipelines/ask/stream", json=body, headers=headers, timeout=120
+    ) as reply:
         assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
         event = ""
         for line in reply.iter_lines():
@@ -139,10 +154,12 @@ def test_an_sse_client_reads_tokens_then_the_final_event(server: str) -> None:
     assert done["cache"] == "model"
     # llm.openai streams through the same hook when a request streams
     body = {"question": "Where are stage results kept?"}
-    with httpx.stream("POST", f"{server}/v1/pipelines/direct/stream", json=body, headers=headers, timeout=120) as reply:
+    with httpx.stream(
+        "POST", f"{server.url}/v1/pipelines/direct/stream", json=body, headers=headers, timeout=120
+    ) as reply:
         tokens = [line for line in reply.iter_lines() if line == "event: token"]
     assert len(tokens) > 1
-    metrics = httpx.get(f"{server}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics").text
     assert 'dagwright_llm_tokens_total{kind="completion",model="smollm2-135m-instruct",pipeline="ask"}' in metrics
 
 
