@@ -35,7 +35,6 @@ class ServeState:
     session: Session = field(default_factory=Session)
     open_error: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)  # name -> the open resource, for metrics
-    org_pipelines: dict[str, set[str]] = field(default_factory=dict)
 
 
 def served_plans(plans: dict[str, Plan]) -> dict[str, Plan]:
@@ -48,7 +47,6 @@ def create_app(plans: dict[str, Plan], settings: ServeSettings | None = None) ->
     served = served_plans(plans)
     limiter = RateLimiter(counter_for(settings.redis_url), settings.key_rate, settings.org_rate)
     state = ServeState(served, settings, KeyRing.from_settings(settings), limiter)
-    state.org_pipelines = settings.org_pipelines
     state.metrics.watch_breakers(lambda: _breakers(state))
     app = FastAPI(
         title="dagwright",

@@ -68,7 +68,7 @@ def add_chat_routes(app: FastAPI) -> None:
     async def completions(request: Request, body: ChatRequest, caller: Authed) -> Any:
         state = request.app.state.serve
         plan = _chat_plan(state.plans, body.model)
-        allow_pipeline(caller, plan.name, state.org_pipelines)
+        allow_pipeline(caller, plan.name, state.settings.org_pipelines)
         params = _params(plan, body)
         check_question(params, state.settings.max_question_chars)
         if body.stream:

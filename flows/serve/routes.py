@@ -65,7 +65,7 @@ _NO_BUFFER = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies
 
 def _admit(request: Request, name: str, caller: Caller, body: BaseModel) -> tuple[Any, dict[str, Any]]:
     state = request.app.state.serve
-    allow_pipeline(caller, name, state.org_pipelines)
+    allow_pipeline(caller, name, state.settings.org_pipelines)
     params = body.model_dump(exclude_unset=True)
     check_question(params, state.settings.max_question_chars)
     return state, params

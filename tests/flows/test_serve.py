@@ -408,3 +408,19 @@ def test_readyz_says_which_resource_failed_to_open_without_its_secrets(
     body = is_problem(reply, 503, "resource_failed")
     assert "resource 'docs' (store.pgvector) could not open" in body["detail"]
     assert "sk-pg-secret" not in reply.text
+
+
+def test_settings_come_from_the_environment() -> None:
+    env = {
+        "DAGWRIGHT_API_KEYS": "acme:k",
+        "DAGWRIGHT_RATE_LIMIT_KEY": "5",
+        "DAGWRIGHT_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "DAGWRIGHT_CORS_ORIGINS": "https://a.example, https://b.example",
+        "DAGWRIGHT_ORG_PIPELINES": "acme=rag-query|echo; ops=*",
+        "DAGWRIGHT_SERVE_TIMEOUT": "2.5",
+    }
+    settings = ServeSettings.from_env(env)
+    assert (settings.keys_text, settings.key_rate, settings.org_rate, settings.timeout) == ("acme:k", 5, 600, 2.5)
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.org_pipelines == {"acme": {"rag-query", "echo"}, "ops": {"*"}}
+    assert ServeSettings.from_env({}) == ServeSettings()
