@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.errors import SettingError
 from flows.serve.problems import ProblemError
 from flows.serve.settings import ServeSettings
 
@@ -42,7 +43,11 @@ class KeyRing:
     def from_settings(cls, settings: ServeSettings) -> KeyRing:
         lines = [p for p in settings.keys_text.split(",") if p.strip()]
         if settings.keys_file:
-            lines += [ln for ln in Path(settings.keys_file).read_text().splitlines() if ln.strip()]
+            try:
+                text = Path(settings.keys_file).read_text()
+            except OSError as exc:
+                raise SettingError(f"DAGWRIGHT_API_KEYS_FILE {settings.keys_file}: {exc.strerror}") from None
+            lines += [ln for ln in text.splitlines() if ln.strip()]
         return cls([_entry(line.strip(), n) for n, line in enumerate(lines, start=1)])
 
     def caller(self, presented: str | None) -> Caller:
@@ -66,7 +71,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 def _entry(line: str, n: int) -> tuple[str, str]:
     org, sep, key = line.partition(":")
     if not sep or not org or not key:
-        raise ValueError(f"API key entry {n}: expected 'org:key' or 'org:sha256:<hex>'")  # the key is not quoted
+        raise SettingError(f"API key entry {n}: expected 'org:key' or 'org:sha256:<hex>'")  # the key is not quoted
     if key.startswith("sha256:") and len(key) == 71:
         return org, key.removeprefix("sha256:").lower()
     return org, digest(key)

@@ -424,3 +424,14 @@ def test_settings_come_from_the_environment() -> None:
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.org_pipelines == {"acme": {"rag-query", "echo"}, "ops": {"*"}}
     assert ServeSettings.from_env({}) == ServeSettings()
+
+
+def test_bad_key_settings_are_clear_errors_that_quote_no_key(tmp_path: Path) -> None:
+    from flows.errors import SettingError
+    from flows.serve.auth import KeyRing
+
+    with pytest.raises(SettingError, match=r"^API key entry 2: expected 'org:key'") as refused:
+        KeyRing.from_settings(ServeSettings(keys_text="acme:good,no-org-secret"))
+    assert "no-org-secret" not in str(refused.value)
+    with pytest.raises(SettingError, match="DAGWRIGHT_API_KEYS_FILE .*/missing: No such file or directory"):
+        KeyRing.from_settings(ServeSettings(keys_file=str(tmp_path / "missing")))
