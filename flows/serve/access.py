@@ -16,7 +16,7 @@ async def caller_of(request: Request) -> Caller:
     """Authenticate, then count the request against the key's and the organisation's limits."""
     state = request.app.state.serve
     key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    caller = state.keys.caller(key)
+    caller = state.keys.caller(key, request.client.host if request.client else "")
     await state.limiter.check(caller.key_id, caller.org)
     return caller
 

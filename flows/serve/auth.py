@@ -23,9 +23,6 @@ class Caller:
     key_id: str  # the first 12 hex digits of the key's hash: names it in rate limits and logs, reveals nothing
 
 
-ANONYMOUS = Caller("anonymous", "anonymous")
-
-
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -50,9 +47,9 @@ class KeyRing:
             lines += [ln for ln in text.splitlines() if ln.strip()]
         return cls([_entry(line.strip(), n) for n, line in enumerate(lines, start=1)])
 
-    def caller(self, presented: str | None) -> Caller:
-        if self.open:
-            return ANONYMOUS
+    def caller(self, presented: str | None, client: str = "") -> Caller:
+        if self.open:  # no keys: each client address is limited as a key would be, all together as one org
+            return Caller("anonymous", f"client:{client}")
         if not presented:
             raise ProblemError(401, "missing_api_key", "send an API key as 'Authorization: Bearer <key>'", _CHALLENGE)
         wanted = digest(presented).encode()

@@ -435,3 +435,9 @@ def test_bad_key_settings_are_clear_errors_that_quote_no_key(tmp_path: Path) -> 
     assert "no-org-secret" not in str(refused.value)
     with pytest.raises(SettingError, match="DAGWRIGHT_API_KEYS_FILE .*/missing: No such file or directory"):
         KeyRing.from_settings(ServeSettings(keys_file=str(tmp_path / "missing")))
+
+
+def test_without_keys_each_client_address_is_limited_like_a_key(tmp_path: Path) -> None:
+    with make_client(tmp_path, key_rate=1) as client:
+        assert client.post("/v1/pipelines/echo/run", json={"question": "hi"}).status_code == 200
+        is_problem(client.post("/v1/pipelines/echo/run", json={"question": "hi"}), 429, "rate_limited_key")
