@@ -9,6 +9,9 @@ Then time to first token: `POST /v1/pipelines/NAME/stream` of a pipeline whose g
 llama.cpp model (llm.openai, two fixed passages, 8 tokens) until its first `token` event, against the same
 rendered messages streamed from the raw llama.cpp server by the resource's own client, alternated, same run.
 
+Last, throughput: 16 requests from 8 threads at once, `POST /run` of that pipeline against the same messages sent
+to the raw server, in answers a second.
+
     .venv/bin/python bench/serve.py            # 400 requests each way, 10 streams each way
     .venv/bin/python bench/serve.py --quick    # 100 and 5
 """
@@ -117,6 +120,7 @@ def main() -> None:
             inproc, http = timings(direct, repeat), timings(served, repeat)
             streams = 5 if repeat < 400 else 10
             through, raw = first_tokens(client, app.state.serve.resources["direct"], streams)
+            served_rate, raw_rate = throughputs(app.state.serve.resources["direct"])
     finally:
         server.should_exit = True
         thread.join(10)
@@ -127,16 +131,48 @@ def main() -> None:
     print(f"  via /stream    p50 {statistics.median(through) * ms:7.1f} ms")
     extra = (statistics.median(through) - statistics.median(raw)) * ms
     print(f"  serving adds {extra:.1f} ms; ratio {statistics.median(through) / statistics.median(raw):.2f}x")
+    print("throughput, 16 requests from 8 threads at once")
+    print(f"  raw llama.cpp  {raw_rate:6.2f} answers/s")
+    print(f"  POST /run      {served_rate:6.2f} answers/s   ratio {served_rate / raw_rate:.2f}x")
 
 
-def first_tokens(client: Any, llm: Any, repeat: int) -> tuple[list[float], list[float]]:
-    """Seconds to the first token through /stream and from the raw server, alternated so load hits both alike."""
+def throughputs(llm: Any, requests: int = 16, threads: int = 8) -> tuple[float, float]:
+    """Answers a second through `POST /run` and from the raw server, each with ``threads`` callers at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    messages = _messages()
+    options = {"temperature": 0.1, "frequency_penalty": 0.5, "max_tokens": 8}
+
+    def served(_: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"authorization": f"Bearer {KEY}"}) as c:
+            assert c.post("/v1/pipelines/stream/run", json={"question": QUESTION}, timeout=120).status_code == 200
+
+    def raw(_: int) -> None:
+        llm.client.chat.completions.create(model=llm.params.model, messages=messages, **options)
+
+    rates = []
+    for fn in (served, raw):
+        with ThreadPoolExecutor(threads) as pool:
+            started = time.perf_counter()
+            list(pool.map(fn, range(requests)))
+            rates.append(requests / (time.perf_counter() - started))
+    return rates[0], rates[1]
+
+
+def _messages() -> list[dict[str, str]]:
     from components.generators import format_context
     from components.prompts import load_prompt
     from tests.helpers.servefns import passages
 
     context = format_context(passages(QUESTION))
-    messages = load_prompt("rag-answer@1", REPO / "prompts").render(question=QUESTION, context=context)
+    return load_prompt("rag-answer@1", REPO / "prompts").render(question=QUESTION, context=context)
+
+
+def first_tokens(client: Any, llm: Any, repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds to the first token through /stream and from the raw server, alternated so load hits both alike."""
+    messages = _messages()
     through, raw = [], []
     for n in range(repeat + 1):  # the first round warms both up and is not counted
         # Which goes first swaps each round: llama.cpp reuses the previous request's prompt (its KV cache).
