@@ -85,24 +85,17 @@ class LocalServer:
                 process.wait()
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
 def die_with_parent(parent: int) -> None:
     """End this process when ``parent`` dies, even by kill -9, which runs none of its cleanup: a 267 MB server
-    left answering was found after a killed run (issue 8). On Linux the kernel sends SIGTERM on the parent's
-    death (prctl PR_SET_PDEATHSIG); everywhere, a thread also polls the parent's pid once a second."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    left answering was found after a killed run (issue 8). A thread polls the parent's pid a few times a second.
+    Not prctl(PR_SET_PDEATHSIG): the kernel sends that when the *thread* that started the child ends, and
+    resources are opened from worker threads (a Prefect task, serve's start-up) that end before the process."""
+    if os.getppid() != parent:  # the parent died before the watch started
         os.kill(os.getpid(), signal.SIGTERM)
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(1)
+            time.sleep(0.25)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="dagwright-parent-watch", daemon=True).start()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,3 +57,21 @@ def test_the_local_llm_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
         parent.kill()
         if child and alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.integration
+def test_the_local_llm_server_outlives_the_thread_that_started_it(tmp_path: Path) -> None:
+    """Resources open on worker threads (a Prefect task, serve's start-up) that end before the process does: the
+    server belongs to the process, not the thread (prctl's PDEATHSIG, tried first, killed it with the thread)."""
+    from components.llmserver import LocalServer
+
+    server = LocalServer(tmp_path / "llm-server.log", context=512, threads=1)
+    starter = threading.Thread(target=server.start)
+    starter.start()
+    starter.join()
+    try:
+        assert server.process is not None and server.url is not None
+        time.sleep(1.5)  # a signal on the thread's end would have arrived by now
+        assert alive(server.process.pid), f"the LLM server died with its starting thread; see {server.log}"
+    finally:
+        server.stop()
