@@ -57,6 +57,11 @@ class FileLoaderParams(ComponentParams):
     follow_links_out: bool = Field(
         False, description="Follow symlinks that leave `path` (never beyond `allowed_roots`)."
     )
+    include_hidden: bool = Field(
+        False,
+        description="Read files in hidden folders (`.venv`, `.git`, `.dagwright`) and hidden files too; a `source` "
+        "of `.` would otherwise ingest a virtualenv's documentation.",
+    )
 
 
 class FileLoader(Component[FileLoaderParams]):
@@ -98,10 +103,13 @@ class FileLoader(Component[FileLoaderParams]):
         if ".." in Path(pattern).parts:  # glob follows '..' out of the folder
             raise LoaderError(f"loader.files: pattern '{pattern}' leaves the folder ('..'); name a folder in path")
         # Directories, links and special files that match stay in: each is reported, not silently skipped.
-        files = sorted(p for p in root.glob(pattern) if p.suffix.lower() in FORMATS)
+        files = sorted(p for p in root.glob(pattern) if p.suffix.lower() in FORMATS and self._visible(root, p))
         if len(files) > self.params.max_files:
             raise LoaderError(f"loader.files: {len(files)} files match, more than max_files={self.params.max_files}")
         return [self._load(root, f) for f in files]
+
+    def _visible(self, root: Path, path: Path) -> bool:
+        return self.params.include_hidden or not any(part.startswith(".") for part in path.relative_to(root).parts)
 
     def _allowed(self) -> list[Path]:
         return [Path(r).resolve() for r in self.params.allowed_roots]
@@ -109,7 +117,8 @@ class FileLoader(Component[FileLoaderParams]):
     def _root(self) -> Path:
         given = Path(self.params.path)
         if not given.is_dir():
-            raise LoaderError(f"loader.files: folder '{given}' does not exist")
+            where = "" if given.is_absolute() else f" (looked in {given.resolve()})"
+            raise LoaderError(f"loader.files: folder '{given}' does not exist{where}")
         root = given.resolve()
         allowed = self._allowed()
         if not any(root.is_relative_to(a) for a in allowed):

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
             "dagwright run rag-ingest",
             'dagwright run rag-query -p question="How are results cached?" -p top_k=3',
             "dagwright run docs-report --local --no-cache",
-            "dagwright run rag-ingest -p folder=missing/ -v    # a failure's traceback",
+            "dagwright run rag-ingest -p source=missing/ -v    # a failure's traceback",
         ],
     ),
     "check": (

@@ -377,21 +377,27 @@ def _run_prefect(plan: Any, params: dict[str, Any], args: argparse.Namespace) ->
     return results[-1]
 
 
+TEMPORARY_SERVER = "a temporary local server (start one with `dagwright up`)"
+
+
 def configure_prefect(project_root: Path, *, verbose: bool) -> str:
     """Point Prefect at a running server when there is one, else its temporary server; quiet its console."""
     from flows.execute.session import state_dir
-    from flows.prefect.server import api_url, is_healthy, prefect_env
+    from flows.prefect.server import api_url, is_healthy, prefect_env, recorded_url
 
-    for key, value in prefect_env(state_dir(project_root)).items():
+    state = state_dir(project_root)
+    for key, value in prefect_env(state).items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect warns if it is missing
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         # The API handler keeps every log line for the UI; only the terminal is spared Prefect's chatter.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    if "PREFECT_API_URL" not in os.environ and is_healthy(api_url()):
-        os.environ["PREFECT_API_URL"] = api_url()
-    return os.environ.get("PREFECT_API_URL", "a temporary local server (start one with `dagwright up`)")
+    if "PREFECT_API_URL" not in os.environ:
+        found = recorded_url(state) or (api_url() if is_healthy(api_url()) else None)
+        if found:
+            os.environ["PREFECT_API_URL"] = found
+    return os.environ.get("PREFECT_API_URL", TEMPORARY_SERVER)
 
 
 def _finish(plan: Any, result: Any) -> int:
@@ -451,8 +457,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"deploying {len(chosen)} pipeline(s) to {where}; Ctrl-C stops serving them", flush=True)
     from flows.execute.session import state_dir
     from flows.prefect.deploy import PausedOnExit, serve_plans
+    from flows.prefect.server import recorded_url
 
-    record = PausedOnExit(state_dir(chosen[0].project_root) / "deploy-paused.json", where)
+    state = state_dir(chosen[0].project_root)
+    # A temporary server and `dagwright up` share the project's database: what serving paused on one, a deploy to
+    # the other must resume (it was kept paused "as paused in the UI" for good).
+    local = where == TEMPORARY_SERVER or where == recorded_url(state)
+    record = PausedOnExit(state / "deploy-paused.json", "this project's local server" if local else where)
     serve_plans(plans, chosen, str(find_pipelines_file(args.file)), record)
     return 0
 

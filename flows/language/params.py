@@ -148,7 +148,7 @@ def json_schema(param: Param) -> dict[str, Any]:
         schema["minLength"] = param.min_length
     if param.max_length is not None:
         schema["maxLength"] = param.max_length
-    patterns = [p for p in (param.pattern, _non_blank_pattern(param.min_length)) if p]
+    patterns = [p for p in (param.pattern, non_blank_pattern(param.min_length)) if p]
     if patterns:
         schema["pattern"] = patterns[0]
     if len(patterns) > 1:  # JSON Schema has one `pattern` per schema: the second goes under allOf
@@ -156,7 +156,7 @@ def json_schema(param: Param) -> dict[str, Any]:
     return schema
 
 
-def _non_blank_pattern(min_length: int | None) -> str | None:
+def non_blank_pattern(min_length: int | None) -> str | None:
     """min_length as _check_text counts it (whitespace around the text not counted): minLength counts every
     character, so this pattern asks for min_length characters from the first non-space one to a last one."""
     if not min_length:

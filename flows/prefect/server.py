@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,24 @@ def is_healthy(url: str, timeout: float = 0.5) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def recorded_url(state: Path) -> str | None:
+    """The API URL of the `dagwright up` serving this project, if it still answers: run and deploy find it on any
+    port (a user who chose `--port 4350` was sent to a temporary server before, on the same database)."""
+    try:
+        url = str(json.loads((state / "prefect" / "up.json").read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if is_healthy(url) else None
+
+
+def _record_url(state: Path, url: str | None) -> None:
+    record = state / "prefect" / "up.json"
+    if url is None:
+        record.unlink(missing_ok=True)
+    else:
+        record.write_text(json.dumps({"url": url, "pid": os.getpid()}))
 
 
 def prefect_env(state: Path) -> dict[str, str]:
@@ -86,10 +105,14 @@ def run_up(state: Path, host: str, port: int, timeout: float) -> int:
     signal.signal(signal.SIGINT, on_signal)
     wait_healthy(process, url, timeout, log)
     print(f"Prefect server and UI: http://{host}:{port}", flush=True)
-    print(f"API: {url}   (dagwright run uses it; other shells: export PREFECT_API_URL={url})", flush=True)
+    print(f"API: {url}   (dagwright run and deploy in this project use it; elsewhere: export PREFECT_API_URL={url})")
     print(f"Log: {log}. Ctrl-C stops it.", flush=True)
-    while not stopping and process.poll() is None:
-        time.sleep(0.2)
+    _record_url(state, url)
+    try:
+        while not stopping and process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        _record_url(state, None)
     if not stopping:
         raise DagwrightError(f"the Prefect server exited on its own (code {process.returncode}); see {log}")
     stop(process)

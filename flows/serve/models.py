@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from flows.language.params import non_blank_pattern
 from flows.language.spec import Param
 from flows.plan.planner import Plan
 
@@ -30,7 +31,13 @@ def _param_field(param: Param) -> tuple[Any, Any]:
         bounds["ge"] = int(param.minimum) if param.type == "integer" else param.minimum
     if param.maximum is not None:
         bounds["le"] = int(param.maximum) if param.type == "integer" else param.maximum
-    bounds |= {k: getattr(param, k) for k in ("min_length", "max_length", "pattern") if getattr(param, k) is not None}
+    bounds |= {k: getattr(param, k) for k in ("min_length", "max_length") if getattr(param, k) is not None}
+    # The schema says what the engine checks: a pattern, and min_length not counting whitespace around the text
+    # (the run form's rule, flows/language/params.py). Documented here, checked by the engine, whose message reads
+    # better than a regex's ("'  ' is blank"); without it a schema-valid "\f" was refused (schemathesis found).
+    patterns = [p for p in (param.pattern, non_blank_pattern(param.min_length)) if p]
+    if patterns:
+        bounds["json_schema_extra"] = {"allOf": [{"pattern": p} for p in patterns]}
     if param.required:
         return kind, Field(..., **bounds)
     return kind, Field(param.default, **bounds)

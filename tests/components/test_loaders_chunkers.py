@@ -185,3 +185,15 @@ def test_the_minilm_tokenizer_file_and_library_are_part_of_a_token_chunkers_cach
     assert TokenChunker.referenced_files(TokenChunker.Params(), tmp_path) == [minilm_tokenizer_file()]
     assert TokenChunker.referenced_files(TokenChunker.Params(tokenizer="words"), tmp_path) == []
     assert TokenChunker.libraries == ("tokenizers",)
+
+
+def test_hidden_folders_and_files_are_not_read_unless_asked(tmp_path: Path) -> None:
+    # A new user's `source=.` walked into .venv: 845 files of site-packages documentation.
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "README.md").write_text("# Not yours\n\nA library's docs.\n")
+    (tmp_path / ".notes.md").write_text("# Hidden\n\nA dotfile.\n")
+    (tmp_path / "guide.md").write_text("# Guide\n\nYours.\n")
+    params = {"path": str(tmp_path), "allowed_roots": [str(tmp_path)]}
+    assert [d.meta["source"] for d in FileLoader(FileLoader.Params(**params)).run()] == ["guide.md"]
+    every = FileLoader(FileLoader.Params(**params, include_hidden=True)).run()
+    assert sorted(d.meta["source"] for d in every) == [".notes.md", ".venv/lib/README.md", "guide.md"]

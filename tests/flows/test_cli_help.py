@@ -111,3 +111,15 @@ def test_completion_imports_no_heavy_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "[False, False, False, False]"
+
+
+def test_the_run_examples_name_params_the_shipped_pipelines_have() -> None:
+    # An example read `-p folder=missing/`, and rag-ingest has no param `folder`: copied, it failed.
+    from flows.language.load import load
+
+    project = load(REPO / "pipelines.yaml")
+    runs = [line.split() for _, examples in COMMANDS.values() for line in examples if line.startswith("dagwright run ")]
+    for words in runs:
+        pipeline = project.spec.pipelines[words[2]]
+        given = [words[i + 1].split("=")[0] for i, w in enumerate(words) if w in ("-p", "--param")]
+        assert set(given) <= set(pipeline.params), " ".join(words)
