@@ -8,6 +8,7 @@ stops it when it closes.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from abc import abstractmethod
@@ -56,7 +57,7 @@ class Answer(Checkable, Presentable):
     model: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    served_by: str = "model"  # or "exact_cache": the LLM gateway answered from its cache
+    served_by: str = "model"  # or "exact_cache", "semantic_cache": the LLM gateway answered from a cache
 
     def check_row(self) -> dict[str, Any]:
         return {"content": self.text.strip(), "sources": len(self.sources)}
@@ -98,7 +99,8 @@ S = TypeVar("S", bound=ComponentParams)
 
 @dataclass(frozen=True)
 class Reply:
-    """A chat model's reply, and who served it: ``model``, or ``exact_cache`` (the LLM gateway's)."""
+    """A chat model's reply, and who served it: ``model``, ``exact_cache`` or ``semantic_cache`` (the LLM
+    gateway's caches)."""
 
     text: str
     usage: dict[str, int]
@@ -121,9 +123,12 @@ class LlmProvider(Resource[S]):
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         """The reply to ``messages`` and its usage (prompt_tokens, completion_tokens)."""
 
-    def reply(self, messages: list[dict[str, str]], *, prompt: str = "", **options: Any) -> Reply:
+    def reply(
+        self, messages: list[dict[str, str]], *, prompt: str = "", question: str = "", context: str = "", **options: Any
+    ) -> Reply:
         """The reply with who served it. ``prompt`` (id@version) names the template, for caches and records;
-        providers that keep neither ignore it."""
+        ``question`` (the user's alone) and ``context`` (the identity of the passages rendered into the messages)
+        are for a semantic cache. Providers that keep neither ignore them."""
         text, usage = self.chat(messages, **options)
         return Reply(text, usage, self.model_name())
 
@@ -214,6 +219,16 @@ def format_context(documents: list[Document]) -> str:
     return "\n\n".join(blocks)
 
 
+def context_identity(documents: list[Document]) -> str:
+    """A hash of the passages a prompt is rendered with, ids and text, in order: changed documents, a new identity."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for d in documents:
+        digest.update(json.dumps([d.id, d.content], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
 def sources_of(documents: list[Document], answer: str) -> list[Source]:
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
     return [
@@ -278,6 +293,8 @@ class AnswerGenerator(Component[GeneratorParams]):
         reply = provider.reply(
             messages,
             prompt=prompt.ref,
+            question=question,
+            context=context_identity(documents),
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             frequency_penalty=p.frequency_penalty,

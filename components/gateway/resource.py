@@ -13,6 +13,7 @@ from components.gateway.budgets import BudgetLedger
 from components.gateway.cache import ExactCache, cache_key
 from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
 from components.gateway.providers import Provider
+from components.gateway.semantic import MAX_TEMPERATURE, QuestionEmbedder, SemanticCache, scope_key
 from components.gateway.settings import GatewaySettings
 from components.gateway.usage import CacheOutcome, Outcome, UsageRecord, UsageStore
 from components.generators import LlmProvider, Reply
@@ -30,6 +31,9 @@ class Call:
     options: dict[str, Any]
     prompt: str
     run: RunInfo
+    question: str = ""  # the user's question alone, for the semantic cache
+    context: str = ""  # the identity of what the prompt was rendered with (retrieved chunks), for its scope
+    vector: Any = None  # the question's embedding, once computed
     started: float = field(default_factory=time.perf_counter)
     cache: CacheOutcome = "off"
     ttft_ms: float | None = None  # streamed calls only
@@ -46,9 +50,10 @@ class _Skip(Exception):
 
 
 class LlmGateway(LlmProvider[GatewaySettings]):
-    """One boundary for every model call: exact cache, offline token counts and context-window checks, daily
-    budgets per pipeline, retries with jittered backoff, a fallback route with a circuit breaker per provider,
-    and a usage record of every call in `.dagwright/usage.sqlite` (`dagwright usage` sums them up).
+    """One boundary for every model call: exact and semantic caches (semantic.py), offline token counts and
+    context-window checks, daily budgets per pipeline, retries with jittered backoff, a fallback route with a
+    circuit breaker per provider, and a usage record of every call in `.dagwright/usage.sqlite` (`dagwright
+    usage` sums them up).
 
     Example:
 
@@ -69,7 +74,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             smollm2-135m-instruct: {input_per_1k: 0.0, output_per_1k: 0.0}
             gpt-4o-mini: {input_per_1k: 0.00015, output_per_1k: 0.0006}
           budgets: {daily_usd: {rag-query: 5.0}, daily_tokens: {rag-query: 2000000}}
-          cache: {exact: true}
+          cache: {exact: true, semantic: {threshold: 0.95}}
     ```
     """
 
@@ -84,6 +89,11 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         }
         self.ledger = BudgetLedger(state / "budgets.sqlite", p.budgets)
         self.cache = ExactCache(state / "llm-cache.sqlite") if p.cache.exact else None
+        semantic = p.cache.semantic
+        self.semantic = (
+            SemanticCache(state / "llm-semantic.sqlite", semantic.threshold, guard=semantic.guard) if semantic else None
+        )
+        self.embedder = QuestionEmbedder()
         self.usage = UsageStore(state / "usage.sqlite")
         # API keys are masked in whatever the gateway writes or raises, the usage records included (the engine
         # scrubs what leaves a stage, but these records are written here, below it).
@@ -104,8 +114,10 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         reply = self.reply(messages, **options)
         return reply.text, reply.usage
 
-    def reply(self, messages: list[dict[str, str]], *, prompt: str = "", **options: Any) -> Reply:
-        call = Call(messages, options, prompt, current_run())
+    def reply(
+        self, messages: list[dict[str, str]], *, prompt: str = "", question: str = "", context: str = "", **options: Any
+    ) -> Reply:
+        call = Call(messages, options, prompt, current_run(), question, context)
         cached = self._cached(call)
         if cached is not None:
             return cached
@@ -185,37 +197,76 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     def _cacheable(self, call: Call) -> bool:
         return self.cache is not None and call.options.get("temperature") == 0
 
+    def _semantic_on(self, call: Call) -> bool:
+        temperature = call.options.get("temperature")
+        return (self.semantic is not None and bool(call.question.strip()) and temperature is not None) and float(
+            temperature
+        ) < MAX_TEMPERATURE
+
+    def _params(self, call: Call) -> dict[str, Any]:
+        return {k: v for k, v in call.options.items() if k != "stream"}  # streaming changes no text
+
     def _keys(self, call: Call, model: str) -> str:
-        params = {k: v for k, v in call.options.items() if k != "stream"}  # streaming changes no text
-        return cache_key(call.prompt, call.messages, model, params)
+        return cache_key(call.prompt, call.messages, model, self._params(call))
+
+    def _scope(self, call: Call, model: str) -> str:
+        return scope_key(call.prompt, model, self._params(call), call.context)
 
     def _cached(self, call: Call) -> Reply | None:
-        """A stored reply of any routed model, in route order; None on a miss (or a cache that fails)."""
-        if not self._cacheable(call) or self.cache is None:
-            return None
+        """A stored reply of any routed model, in route order, exact before semantic; None on a miss (or a cache
+        that fails: a cache only saves time, it never fails a call)."""
         import sqlite3  # here, not at the top: `dagwright validate` imports this module to check settings
 
-        call.cache = "miss"
+        from components.models import ModelFileError
+
+        if self._cacheable(call) or self._semantic_on(call):
+            call.cache = "miss"
         try:
-            for provider in self.providers.values():
-                found = self.cache.get(self._keys(call, provider.model))
-                if found is not None:
-                    call.cache = "exact"
-                    reply = Reply(found["text"], found.get("usage", {}), provider.model, "exact_cache", provider.name)
-                    self._record(call, "ok", provider, reply=reply)
-                    return reply
-        except sqlite3.Error as exc:  # a cache only saves time: never fail a call for it
-            log.warning("LLM cache unreadable (%s); calling the model", exc)
+            found = self._exact_hit(call) or self._semantic_hit(call)
+        except (sqlite3.Error, ModelFileError) as exc:
+            log.warning("LLM cache unusable (%s); calling the model", exc)
+            return None
+        if found is not None:
+            provider, reply = found
+            call.cache = "exact" if reply.served_by == "exact_cache" else "semantic"
+            self._record(call, "ok", provider, reply=reply)
+            return reply
+        return None
+
+    def _exact_hit(self, call: Call) -> tuple[Provider, Reply] | None:
+        if not self._cacheable(call) or self.cache is None:
+            return None
+        for provider in self.providers.values():
+            found = self.cache.get(self._keys(call, provider.model))
+            if found is not None:
+                return provider, Reply(
+                    found["text"], found.get("usage", {}), provider.model, "exact_cache", provider.name
+                )
+        return None
+
+    def _semantic_hit(self, call: Call) -> tuple[Provider, Reply] | None:
+        if not self._semantic_on(call) or self.semantic is None:
+            return None
+        call.vector = self.embedder.vector(call.question)
+        for provider in self.providers.values():
+            match = self.semantic.get(self._scope(call, provider.model), call.question, call.vector)
+            if match is not None:
+                log.info("semantic cache: %r answered by %r (%.3f)", call.question, match.question, match.similarity)
+                usage = match.reply.get("usage", {})
+                return provider, Reply(match.reply["text"], usage, provider.model, "semantic_cache", provider.name)
         return None
 
     def _store(self, call: Call, reply: Reply) -> None:
         import sqlite3
 
-        if self._cacheable(call) and self.cache is not None:
-            try:
-                self.cache.put(self._keys(call, reply.model), {"text": reply.text, "usage": reply.usage})
-            except sqlite3.Error as exc:
-                log.warning("LLM cache not written (%s)", exc)
+        entry = {"text": reply.text, "usage": reply.usage}
+        try:
+            if self._cacheable(call) and self.cache is not None:
+                self.cache.put(self._keys(call, reply.model), entry)
+            if call.vector is not None and self.semantic is not None:
+                self.semantic.put(self._scope(call, reply.model), call.question, call.vector, entry)
+        except sqlite3.Error as exc:
+            log.warning("LLM cache not written (%s)", exc)
 
     def _record(
         self,

@@ -23,8 +23,20 @@ class Price(ComponentParams):
 FREE = Price()
 
 
+class SemanticSettings(ComponentParams):
+    threshold: float = Field(
+        0.95, ge=0.8, le=1.0, description="Least cosine similarity of two questions' MiniLM embeddings for a hit."
+    )
+    guard: bool = Field(
+        True, description="Also require equal content tokens (words, numbers, extensions), so near misses miss."
+    )
+
+
 class CacheSettings(ComponentParams):
     exact: bool = Field(True, description="Reuse replies to identical requests at temperature 0.")
+    semantic: SemanticSettings | None = Field(
+        None, description="Reuse replies to questions that mean the same, below temperature 0.3; off when unset."
+    )
 
 
 class BreakerSettings(ComponentParams):

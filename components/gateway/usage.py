@@ -12,7 +12,8 @@ from typing import Any, Literal
 from components.gateway.store import SqliteFile
 
 Outcome = Literal["ok", "error", "refused"]
-CacheOutcome = Literal["exact", "miss", "off"]  # off: not cacheable (temperature > 0) or cache disabled
+CacheOutcome = Literal["exact", "semantic", "miss", "off"]  # off: not cacheable (temperature too high) or disabled
+CACHE_HITS = ("exact", "semantic")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -103,7 +104,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def summarize(records: list[UsageRecord]) -> dict[str, Any]:
     """What `dagwright usage` shows, as data (its --json output)."""
     answered = [r for r in records if r.outcome == "ok"]
-    from_model = [r for r in answered if r.cache != "exact"]
+    from_model = [r for r in answered if r.cache not in CACHE_HITS]
     cacheable = [r for r in answered if r.cache != "off"]
     latencies = [r.latency_ms for r in from_model]
     firsts = [r.ttft_ms for r in from_model if r.ttft_ms is not None]
@@ -115,7 +116,7 @@ def summarize(records: list[UsageRecord]) -> dict[str, Any]:
         "tokens_in": sum(r.tokens_in for r in records),
         "tokens_out": sum(r.tokens_out for r in records),
         "cost_usd": round(sum(r.cost_usd for r in records), 6),
-        "cache_hit_rate": _rate(sum(r.cache == "exact" for r in cacheable), len(cacheable)),
+        "cache_hit_rate": _rate(sum(r.cache in CACHE_HITS for r in cacheable), len(cacheable)),
         "error_rate": _rate(sum(r.outcome == "error" for r in records), len(records)),
         "fallback_rate": _rate(sum(r.fallback for r in from_model), len(from_model)),
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
