@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/rag.py
 	$(BIN)/python bench/peer.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/semantic_cache.py
 
 up: setup
 	$(BIN)/dagwright up

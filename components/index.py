@@ -25,6 +25,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.gateway.providers": (),
     "components.gateway.resource": (),
     "components.gateway.retry": (),
+    "components.gateway.semantic": (),
     "components.gateway.settings": (),
     "components.gateway.store": (),
     "components.gateway.tokens": (),

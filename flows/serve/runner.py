@@ -49,7 +49,8 @@ class Served:
 
     def cache(self) -> str:
         """How the answer was made: `result_cache` when every stage came from the engine's result cache, else
-        what the answer says (`exact_cache` when the LLM gateway answered from its cache), else `model`."""
+        what the answer says (`exact_cache` or `semantic_cache` when the LLM gateway answered from a cache), else
+        `model`."""
         if {r.status for r in self.result.stages.values()} == {"cached"}:
             return "result_cache"
         said = [getattr(v, "served_by", None) for v in self.outputs.values()]
