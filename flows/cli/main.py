@@ -53,14 +53,21 @@ def run_command(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        close_resources()
+        if not close_resources():
+            print("interrupted", file=sys.stderr)
+            return 130  # noqa: B012 - a Ctrl-C while closing ends the command as one during it would
 
 
-def close_resources() -> None:
-    """Close what the command opened (stores, model servers) before exiting, rather than leave it to atexit."""
+def close_resources() -> bool:
+    """Close what the command opened (stores, model servers) before exiting, rather than leave it to atexit;
+    False when a Ctrl-C came while closing (everything is still closed: see Session.close)."""
     session = sys.modules.get("flows.execute.session")
-    if session is not None:
-        session.close_session()
+    try:
+        if session is not None:
+            session.close_session()
+    except KeyboardInterrupt:
+        return False
+    return True
 
 
 def enter_project(args: argparse.Namespace) -> None:

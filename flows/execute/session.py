@@ -100,12 +100,17 @@ class Session:
         with self._lock:
             opened, self._open = list(self._open.values()), {}
             instances, self._instances = list(self._instances.values()), {}
+        interrupted: KeyboardInterrupt | None = None
         for item in [*instances, *reversed(opened)]:
             try:
                 item.close()
+            except KeyboardInterrupt as exc:  # Ctrl-C while closing: still close the rest (an embedded server)
+                interrupted = exc
             except Exception as exc:  # one that cannot close cleanly must not hide the run's outcome
                 reason = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
                 log.warning("closing %s failed: %s", item.name, reason)
+        if interrupted is not None:
+            raise interrupted
 
 
 def open_instance(cls: type[Component[Any]], params: ComponentParams, provider: Provider) -> Component[Any]:

@@ -108,7 +108,7 @@ def test_cli_cache_info_and_clear(tmp_path: Path, isolated_home: Path, capsys: p
     file = str(tmp_path / "pipelines.yaml")
     assert main(["-f", file, "cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert f"{isolated_home / 'results'}: 3 results" in out and "of 1.1 GB" in out
+    assert f"{isolated_home / 'results'}: 3 results" in out and "of 1.0 GB" in out
     assert "rag-ingest" in out and "2 results" in out and "rag-query" in out
     assert main(["-f", file, "cache", "clear", "rag-ingets"]) == 2
     assert capsys.readouterr().err == (

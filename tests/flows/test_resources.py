@@ -30,6 +30,7 @@ class CounterSettings(ComponentParams):
     token: str = ""
     fail: bool = False
     fail_close: bool = False
+    interrupt_close: bool = False
 
 
 class Counter(Resource[CounterSettings]):
@@ -46,6 +47,8 @@ class Counter(Resource[CounterSettings]):
     def close(self) -> None:
         if self.params.fail_close:
             raise RuntimeError(f"cannot close the session of {self.params.token}")
+        if self.params.interrupt_close:  # a Ctrl-C arriving while this one closes
+            raise KeyboardInterrupt
         EVENTS.append(f"close {self.params.label}")
 
 
@@ -138,6 +141,24 @@ def test_a_resource_that_cannot_close_is_logged_without_its_secret(
         close_session()
     assert "closing test.counter failed: RuntimeError: cannot close the session of ***" in caplog.text
     assert "tok-S3CRET-42" not in caplog.text
+
+
+def test_a_ctrl_c_while_closing_still_closes_the_other_resources(project: Path) -> None:
+    # A new user's Ctrl-C during the model server's close left the embedded PostgreSQL running, with a traceback.
+    text = (project / "pipelines.yaml").read_text().replace("{label: other}", "{label: other, interrupt_close: true}")
+    (project / "pipelines.yaml").write_text(text)
+    run_local(plan(project)).raise_for_status()
+    with pytest.raises(KeyboardInterrupt):
+        close_session()
+    assert events()[-1] == "close a"  # closed after the interrupted one
+
+
+def test_the_cli_ends_a_ctrl_c_while_closing_as_interrupted(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (project / "pipelines.yaml").read_text().replace("{label: other}", "{label: other, interrupt_close: true}")
+    (project / "pipelines.yaml").write_text(text)
+    assert main(["-f", str(project / "pipelines.yaml"), "run", "p", "--local"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert events()[-1] == "close a"
 
 
 def test_the_cache_key_folds_in_the_resources_identity(project: Path) -> None:
