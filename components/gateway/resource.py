@@ -198,10 +198,12 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         return self.cache is not None and call.options.get("temperature") == 0
 
     def _semantic_on(self, call: Call) -> bool:
+        """Only for a question given apart and a temperature below 0.3; no temperature is the provider's
+        default, which samples."""
         temperature = call.options.get("temperature")
-        return (self.semantic is not None and bool(call.question.strip()) and temperature is not None) and float(
-            temperature
-        ) < MAX_TEMPERATURE
+        if self.semantic is None or not call.question.strip() or temperature is None:
+            return False
+        return float(temperature) < MAX_TEMPERATURE
 
     def _params(self, call: Call) -> dict[str, Any]:
         return {k: v for k, v in call.options.items() if k != "stream"}  # streaming changes no text
