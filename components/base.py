@@ -198,6 +198,17 @@ class WindowFitted(Protocol[P_contra]):
 
 
 @runtime_checkable
+class FilesChecked(Protocol[P_contra]):
+    """A component whose params name files it reads (a prompt template), checked when the file is validated
+    rather than when a run reaches the stage. Declared by subclassing."""
+
+    @classmethod
+    def check_files(cls, params: P_contra, project_root: Path) -> list[tuple[str, str]]:
+        """(param, problem) for each file the params name that is missing or does not fit the component."""
+        ...
+
+
+@runtime_checkable
 class Presentable(Protocol):
     """An output value that says how it is shown; the engine calls these instead of guessing from field names.
     Values that are not Presentable are shown as a short repr.

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from components.base import Checkable, Component, ComponentParams, Presentable
+from components.base import Checkable, Component, ComponentParams, FilesChecked, Presentable
 from components.documents import Document
-from components.prompts import PromptError, load_prompt, prompt_file
+from components.prompts import PromptError, load_prompt, prompt_file, template_problem
 from components.resources import Resource, Uses
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def sources_of(documents: list[Document], answer: str) -> list[Source]:
     ]
 
 
-class AnswerGenerator(Component[GeneratorParams]):
+class AnswerGenerator(Component[GeneratorParams], FilesChecked[GeneratorParams]):
     """Answers a question from retrieved passages with an LLM provider resource, citing them as [n].
 
     When no passage cleared the retriever's threshold, it answers so explicitly and does not call the model.
@@ -273,6 +273,15 @@ class AnswerGenerator(Component[GeneratorParams]):
         except PromptError:  # the stage fails when it runs; the key need not say why
             return []
         return [file]
+
+    @classmethod
+    def check_files(cls, params: GeneratorParams, project_root: Path) -> list[tuple[str, str]]:
+        """The prompt exists, is a template, and asks only for what `answer` renders it with."""
+        if "${" in params.prompt + params.prompts_dir:  # resolved when the stage runs (an env var)
+            return []
+        # From the working folder, as `answer` reads it (a run works in the project's folder).
+        problem = template_problem(params.prompt, params.prompts_dir, {"question", "context"})
+        return [("prompt", problem)] if problem else []
 
     @classmethod
     def deterministic(cls, params: GeneratorParams) -> bool:

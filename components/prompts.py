@@ -42,6 +42,29 @@ class Prompt:
             raise PromptError(f"prompt {self.ref} needs a value for {exc}") from None
 
 
+def template_problem(ref: str, folder: str | Path, variables: set[str]) -> str | None:
+    """Why the prompt ``ref`` cannot be rendered with ``variables``, or None when it can: missing, not a
+    template, or asking for a value the stage does not give."""
+    import string
+
+    try:
+        prompt = load_prompt(ref, folder)
+    except PromptError as exc:
+        return str(exc)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        return f"prompt {ref} cannot be read: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    try:
+        asked = {
+            name for text in (prompt.system, prompt.user) for _, name, _, _ in string.Formatter().parse(text) if name
+        }
+    except ValueError as exc:  # an unmatched brace
+        return f"prompt {prompt.ref} is not a valid template: {exc}"
+    unknown = sorted(asked - variables)
+    if unknown:
+        return f"prompt {prompt.ref} asks for {', '.join(unknown)}; it is given {', '.join(sorted(variables))}"
+    return None
+
+
 def load_prompt(ref: str, folder: str | Path = "prompts") -> Prompt:
     prompt_id, wanted, file = prompt_file(ref, folder)
     data = yaml.safe_load(file.read_text(encoding="utf-8"))

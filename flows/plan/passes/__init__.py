@@ -12,6 +12,7 @@ from collections.abc import Callable
 from flows.plan.passes.checks import resolve_checks
 from flows.plan.passes.context import PlanningContext
 from flows.plan.passes.edges import check_edges
+from flows.plan.passes.files import check_referenced_files
 from flows.plan.passes.order import order_stages
 from flows.plan.passes.params import check_params
 from flows.plan.passes.resolve import resolve_components
@@ -26,6 +27,7 @@ PASSES: tuple[Pass, ...] = (
     check_edges,  # inputs, edge types, required inputs, `after`
     resolve_checks,  # data-quality checks per port
     check_resources,  # the resources stages name: exist under every profile, of the kind needed
+    check_referenced_files,  # files the params name (prompt templates): exist, and fit
     order_stages,  # topological order, cycles
     fit_token_windows,  # chunk sizes capped at downstream token windows (notes, not problems)
 )
