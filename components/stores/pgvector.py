@@ -13,7 +13,6 @@ import functools
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +22,11 @@ from pydantic import Field
 
 from components.documents import Document
 from components.stores.base import HnswSettings, StoreError, VectorStore, doc_id_of, source_of
-from components.stores.pgserver import EmbeddedPostgres, EmbeddedServerError
 
 if TYPE_CHECKING:
     import psycopg
+
+    from components.stores.pgserver import EmbeddedPostgres
 
 
 class _QuietPipelineAbort(logging.Filter):
@@ -108,6 +108,8 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
         self.lock = threading.RLock()
         self._in_transaction = False
         if self.params.dsn is None:
+            from components.stores.pgserver import EmbeddedPostgres  # here: `validate` never needs it
+
             self._server = EmbeddedPostgres(self._server_folder())
         self._connect()
 
@@ -134,6 +136,8 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
     def _dsn(self) -> str:
         if self._server is None:
             return str(self.params.dsn)
+        from components.stores.pgserver import EmbeddedServerError
+
         try:
             return self._server.join()  # starts the server again if it stopped
         except EmbeddedServerError as exc:
@@ -260,6 +264,8 @@ class PgvectorStore(VectorStore[PgvectorSettings]):
                 self._bump()
 
     def _bump(self) -> None:
+        import uuid  # here: its import is ~1 ms of every `validate`
+
         self.conn.execute(
             "INSERT INTO dagwright_versions VALUES (%s, %s) ON CONFLICT (collection) DO UPDATE SET version = "
             "EXCLUDED.version",
