@@ -17,21 +17,14 @@ from flows.language.load import load
 from flows.plan.planner import plan_project
 from flows.serve.app import create_app
 from flows.serve.settings import ServeSettings
+from tests.helpers.servefns import ECHO_PIPELINE
 
-PIPELINES = """
+PIPELINES = (
+    """
 version: 1
-pipelines:
-  echo:
-    description: Shout the question back.
-    serve: {chat: true}
-    params:
-      question: {type: string, min_length: 1, max_length: 200, description: The question to shout.}
-      times: {type: integer, default: 1, minimum: 1, maximum: 5, description: How many times.}
-    stages:
-      shout:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:shout"}
-        inputs: {question: "${params.question}", times: "${params.times}"}
+pipelines:"""
+    + ECHO_PIPELINE
+    + """
   boom:
     serve: true
     params: {question: {type: string}}
@@ -58,6 +51,7 @@ pipelines:
         with: {function: "tests.helpers.servefns:fail"}
         inputs: {question: "${params.question}"}
 """
+)
 KEYS = "acme:key-acme-1,acme:key-acme-2,beta:key-beta"
 
 

@@ -13,22 +13,9 @@ from flows.language.load import load
 from flows.plan.planner import plan_project
 from flows.serve.app import create_app
 from flows.serve.settings import ServeSettings
+from tests.helpers.servefns import ECHO_PIPELINE
 
-PIPELINES = """
-version: 1
-pipelines:
-  echo:
-    description: Shout the question back.
-    serve: {chat: true}
-    params:
-      question: {type: string, min_length: 1, max_length: 200, description: The question to shout.}
-      times: {type: integer, default: 1, minimum: 1, maximum: 5}
-    stages:
-      shout:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:shout"}
-        inputs: {question: "${params.question}", times: "${params.times}"}
-"""
+PIPELINES = "version: 1\npipelines:" + ECHO_PIPELINE + "\n"
 
 
 def _app() -> Any:

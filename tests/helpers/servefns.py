@@ -7,6 +7,20 @@ import time
 
 from components.documents import Document
 
+# The served pipeline both serve test modules start from (YAML under `pipelines:`, indented for it).
+ECHO_PIPELINE = """
+  echo:
+    description: Shout the question back.
+    serve: {chat: true}
+    params:
+      question: {type: string, min_length: 1, max_length: 200, description: The question to shout.}
+      times: {type: integer, default: 1, minimum: 1, maximum: 5, description: How many times.}
+    stages:
+      shout:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:shout"}
+        inputs: {question: "${params.question}", times: "${params.times}"}"""
+
 
 def shout(question: str, times: int) -> str:
     return " ".join([question.upper()] * times)
