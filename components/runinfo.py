@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,10 @@ class RunInfo:
     pipeline: str = ""
     run_id: str = ""
     stage: str = ""
+    # Who asked, when a request of `dagwright serve` started the run (budgets and records per endpoint and key):
+    endpoint: str = ""  # the route, e.g. /v1/chat/completions
+    org: str = ""  # the API key's organisation
+    key_id: str = ""  # the first 12 hex digits of the key's SHA-256, never the key
 
 
 NOWHERE = RunInfo()
@@ -34,6 +38,11 @@ _current: ContextVar[RunInfo | None] = ContextVar("dagwright_run", default=None)
 def current_run() -> RunInfo:
     """The run the calling code works for; empty fields outside a pipeline."""
     return _current.get() or NOWHERE
+
+
+def for_stage(pipeline: str, run_id: str, stage: str) -> RunInfo:
+    """The current run info for one stage: the caller's endpoint, org and key kept, the run's fields set."""
+    return replace(current_run(), pipeline=pipeline, run_id=run_id, stage=stage)
 
 
 @contextmanager

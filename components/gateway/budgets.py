@@ -14,13 +14,9 @@ import datetime
 import time
 from pathlib import Path
 
-from pydantic import Field
-
-from components.base import ComponentParams
 from components.gateway.errors import BudgetExceeded
+from components.gateway.settings import BudgetSettings
 from components.gateway.store import SqliteFile
-
-ANY = "*"  # a budget for every pipeline not named
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (
@@ -34,16 +30,6 @@ CREATE TABLE IF NOT EXISTS spend (
 );
 CREATE INDEX IF NOT EXISTS spend_day ON spend (pipeline, day);
 """
-
-
-class BudgetSettings(ComponentParams):
-    daily_usd: dict[str, float] = Field(default_factory=dict, description="Pipeline -> dollars a UTC day ('*': any).")
-    daily_tokens: dict[str, int] = Field(default_factory=dict, description="Pipeline -> tokens a UTC day ('*': any).")
-
-    def limits(self, pipeline: str) -> tuple[int | None, float | None]:
-        tokens = self.daily_tokens.get(pipeline, self.daily_tokens.get(ANY))
-        usd = self.daily_usd.get(pipeline, self.daily_usd.get(ANY))
-        return tokens, usd
 
 
 def today() -> str:

@@ -9,50 +9,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-
-from components.base import ComponentParams
 from components.gateway import tokens
 from components.gateway.breaker import CircuitBreaker
+from components.gateway.settings import DEFAULT_WINDOW, KNOWN_WINDOWS, ProviderSpec
 
 if TYPE_CHECKING:
     import httpx
     from openai import OpenAI
 
     from components.llmserver import LocalServer
-
-# Context windows of well-known hosted models, by name prefix; others set `context_window`.
-KNOWN_WINDOWS = {"gpt-4.1": 1_047_576, "gpt-4o": 128_000, "o1": 200_000, "o3": 200_000, "gpt-3.5-turbo": 16_385}
-DEFAULT_WINDOW = 8192
-
-
-class ProviderSpec(ComponentParams):
-    kind: Literal["llama_cpp", "openai"] = Field(
-        description="llama_cpp: a llama.cpp server (the embedded SmolLM2 one without base_url), exact token "
-        "counts from its /tokenize; openai: any OpenAI-compatible endpoint, tokens counted with tiktoken's encodings."
-    )
-    base_url: str | None = Field(None, description="Endpoint ending in /v1; for llama_cpp, unset = embedded model.")
-    api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
-    model: str | None = Field(None, description="Model name at the endpoint; llama_cpp default smollm2-135m-instruct.")
-    context_window: int | None = Field(None, ge=256, description="Tokens the model reads; default: asked/known.")
-    encoding: str | None = Field(None, description="openai kind: tiktoken encoding to count with (o200k_base...).")
-    timeout: float = Field(120, gt=0, description="Seconds per attempt.")
-    max_retries: int = Field(2, ge=0, le=10, description="Retries of retryable failures before the fallback.")
-    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
-    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
-
-    @model_validator(mode="after")
-    def _needs(self) -> ProviderSpec:
-        if self.kind == "openai" and not (self.base_url and self.model):
-            raise ValueError("a provider of kind openai needs base_url and model")
-        return self
-
-    def model_name(self) -> str:
-        from components.llmserver import LOCAL_MODEL
-
-        return self.model or LOCAL_MODEL
 
 
 class Provider:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.gateway import retry
-from components.gateway.breaker import CircuitBreaker
-from components.gateway.budgets import BudgetLedger
-from components.gateway.cache import ExactCache, cache_key
 from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
-from components.gateway.providers import Provider
-from components.gateway.semantic import MAX_TEMPERATURE, QuestionEmbedder, SemanticCache, scope_key
-from components.gateway.settings import GatewaySettings
-from components.gateway.usage import CacheOutcome, Outcome, UsageRecord, UsageStore
+from components.gateway.settings import MAX_TEMPERATURE, GatewaySettings
 from components.generators import LlmProvider, Reply
 from components.runinfo import RunInfo, current_run
+
+if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` needs the settings only
+    from components.gateway.providers import Provider
+    from components.gateway.usage import CacheOutcome, Outcome
 
 log = logging.getLogger("dagwright.gateway")
 MASK = "***"
@@ -81,6 +79,13 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     name = "llm.gateway"
 
     def open(self) -> None:
+        from components.gateway.breaker import CircuitBreaker
+        from components.gateway.budgets import BudgetLedger
+        from components.gateway.cache import ExactCache
+        from components.gateway.providers import Provider
+        from components.gateway.semantic import QuestionEmbedder, SemanticCache
+        from components.gateway.usage import UsageStore
+
         p, state = self.params, self.context.state_dir
         p.check()
         self.providers = {
@@ -209,9 +214,13 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         return {k: v for k, v in call.options.items() if k != "stream"}  # streaming changes no text
 
     def _keys(self, call: Call, model: str) -> str:
+        from components.gateway.cache import cache_key
+
         return cache_key(call.prompt, call.messages, model, self._params(call))
 
     def _scope(self, call: Call, model: str) -> str:
+        from components.gateway.semantic import scope_key
+
         return scope_key(call.prompt, model, self._params(call), call.context)
 
     def _cached(self, call: Call) -> Reply | None:
@@ -282,6 +291,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     ) -> None:
         served = reply is not None and reply.served_by == "model"
         usage = reply.usage if served and reply is not None else {}
+        from components.gateway.usage import UsageRecord
+
         record = UsageRecord(
             prompt=call.prompt,
             model=provider.model if provider else "",

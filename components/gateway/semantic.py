@@ -31,8 +31,6 @@ from typing import Any
 
 from components.gateway.store import SqliteFile
 
-MAX_TEMPERATURE = 0.3  # at or above it replies vary enough that serving one for another is a wrong answer
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
     id INTEGER PRIMARY KEY,

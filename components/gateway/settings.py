@@ -4,12 +4,56 @@ providers, and a money budget has a price for every model it may pay for."""
 from __future__ import annotations
 
 import difflib
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from components.base import ComponentParams
-from components.gateway.budgets import BudgetSettings
-from components.gateway.providers import ProviderSpec
+
+# Context windows of well-known hosted models, by name prefix; others set `context_window`.
+KNOWN_WINDOWS = {"gpt-4.1": 1_047_576, "gpt-4o": 128_000, "o1": 200_000, "o3": 200_000, "gpt-3.5-turbo": 16_385}
+DEFAULT_WINDOW = 8192
+
+
+class ProviderSpec(ComponentParams):
+    kind: Literal["llama_cpp", "openai"] = Field(
+        description="llama_cpp: a llama.cpp server (the embedded SmolLM2 one without base_url), exact token "
+        "counts from its /tokenize; openai: any OpenAI-compatible endpoint, tokens counted with tiktoken's encodings."
+    )
+    base_url: str | None = Field(None, description="Endpoint ending in /v1; for llama_cpp, unset = embedded model.")
+    api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
+    model: str | None = Field(None, description="Model name at the endpoint; llama_cpp default smollm2-135m-instruct.")
+    context_window: int | None = Field(None, ge=256, description="Tokens the model reads; default: asked/known.")
+    encoding: str | None = Field(None, description="openai kind: tiktoken encoding to count with (o200k_base...).")
+    timeout: float = Field(120, gt=0, description="Seconds per attempt.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of retryable failures before the fallback.")
+    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
+    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
+
+    @model_validator(mode="after")
+    def _needs(self) -> ProviderSpec:
+        if self.kind == "openai" and not (self.base_url and self.model):
+            raise ValueError("a provider of kind openai needs base_url and model")
+        return self
+
+    def model_name(self) -> str:
+        from components.llmserver import LOCAL_MODEL
+
+        return self.model or LOCAL_MODEL
+
+
+MAX_TEMPERATURE = 0.3  # at or above it replies vary enough that serving one for another is a wrong answer
+ANY = "*"  # a budget for every pipeline not named
+
+
+class BudgetSettings(ComponentParams):
+    daily_usd: dict[str, float] = Field(default_factory=dict, description="Pipeline -> dollars a UTC day ('*': any).")
+    daily_tokens: dict[str, int] = Field(default_factory=dict, description="Pipeline -> tokens a UTC day ('*': any).")
+
+    def limits(self, pipeline: str) -> tuple[int | None, float | None]:
+        tokens = self.daily_tokens.get(pipeline, self.daily_tokens.get(ANY))
+        usd = self.daily_usd.get(pipeline, self.daily_usd.get(ANY))
+        return tokens, usd
 
 
 class Price(ComponentParams):

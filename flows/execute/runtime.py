@@ -203,10 +203,10 @@ def execute_stage(stage: PlannedStage, ctx: RunContext, upstream: Mapping[str, S
     if ctx.dry_run and stage.component.writes:
         return _result(stage, "checked", {}, inputs, started, attempt, gates)
     from components.progress import listening
-    from components.runinfo import RunInfo, running
+    from components.runinfo import for_stage, running
 
     # Components learn which run they serve (the LLM gateway records it) without importing the engine.
-    with listening(progress_to(ctx.reporter, stage.id)), running(RunInfo(ctx.plan.name, ctx.run_id, stage.id)):
+    with listening(progress_to(ctx.reporter, stage.id)), running(for_stage(ctx.plan.name, ctx.run_id, stage.id)):
         status, outputs = _cached_or_run(stage, ctx, params, inputs)
     outputs = _gate(stage, ctx, "outputs", outputs, gates)
     return _result(stage, status, outputs, inputs, started, attempt, gates)

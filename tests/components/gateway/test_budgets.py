@@ -6,8 +6,9 @@ import multiprocessing
 import threading
 from pathlib import Path
 
-from components.gateway.budgets import BudgetLedger, BudgetSettings
+from components.gateway.budgets import BudgetLedger
 from components.gateway.errors import BudgetExceeded
+from components.gateway.settings import BudgetSettings
 
 SETTINGS = BudgetSettings(daily_tokens={"ask": 500}, daily_usd={"ask": 0.05})
 

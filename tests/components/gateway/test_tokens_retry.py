@@ -73,7 +73,8 @@ def test_backoff_is_jittered_exponential_capped_and_yields_to_retry_after() -> N
 
 def test_an_estimated_count_is_rounded_up_with_a_margin(tmp_path) -> None:
     from components.gateway.breaker import CircuitBreaker
-    from components.gateway.providers import Provider, ProviderSpec
+    from components.gateway.providers import Provider
+    from components.gateway.settings import ProviderSpec
 
     def provider(model: str) -> Provider:
         spec = ProviderSpec(kind="openai", base_url="http://127.0.0.1:9/v1", model=model)
