@@ -12,6 +12,7 @@ import json
 import re
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
@@ -92,6 +93,9 @@ class ProviderSettings(ComponentParams):
     max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed call (connection errors, 429, 5xx).")
     local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
     local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
+    local_parallel: int = Field(
+        2, ge=1, le=16, description="Requests the embedded local model decodes at once, each with local_context."
+    )
 
 
 S = TypeVar("S", bound=ComponentParams)
@@ -166,7 +170,7 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
             from components.llmserver import LocalServer
 
             log = self.context.state_dir / "llm-server.log"
-            self.server = LocalServer(log, context=p.local_context, threads=p.local_threads)
+            self.server = LocalServer(log, p.local_context, p.local_threads, p.local_parallel)
             base_url = self.server.start()
         self.client = OpenAI(
             base_url=base_url, api_key=p.api_key or "unused", timeout=p.timeout, max_retries=p.max_retries
@@ -181,22 +185,15 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         if self.client is None:
             raise RuntimeError(f"{self.name}: chat() before open()")
-        from components.tokens import report_token, wants_tokens
+        from components.tokens import wants_tokens
 
         stream = bool(options.pop("stream", False)) or wants_tokens()  # a streaming request streams the call
         request: dict[str, Any] = {"model": self.params.model, "messages": messages, **options}
         if not stream:
             response = self.client.chat.completions.create(**request)
-            return response.choices[0].message.content or "", _usage(response.usage)
-        parts, usage = [], {}
+            return response.choices[0].message.content or "", usage_of(response.usage)
         chunks = self.client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
-        for chunk in chunks:
-            if chunk.choices and chunk.choices[0].delta.content:
-                parts.append(chunk.choices[0].delta.content)
-                report_token(chunk.choices[0].delta.content)
-            if chunk.usage:
-                usage = _usage(chunk.usage)
-        return "".join(parts), usage
+        return read_stream(chunks)
 
 
 class GeneratorParams(ComponentParams):
@@ -317,7 +314,27 @@ class AnswerGenerator(Component[GeneratorParams], FilesChecked[GeneratorParams])
         )
 
 
-def _usage(usage: Any) -> dict[str, int]:
+def read_stream(chunks: Any, first_token: Callable[[], None] | None = None) -> tuple[str, dict[str, int]]:
+    """The text and usage of an OpenAI chat stream, each piece reported to the run's token listener as it comes;
+    ``first_token`` is called at the first. The stream is closed however the loop ends: a listener whose client
+    went away raises StreamClosed, and closing the connection is what makes llama.cpp stop generating."""
+    from components.tokens import report_token
+
+    parts: list[str] = []
+    usage: dict[str, int] = {}
+    with chunks:
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                if not parts and first_token is not None:
+                    first_token()
+                parts.append(chunk.choices[0].delta.content)
+                report_token(chunk.choices[0].delta.content)
+            if chunk.usage:
+                usage = usage_of(chunk.usage)
+    return "".join(parts), usage
+
+
+def usage_of(usage: Any) -> dict[str, int]:
     if usage is None:
         return {}
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}

@@ -22,6 +22,10 @@ from pathlib import Path
 from components.models import smollm2_gguf
 
 LOCAL_MODEL = "smollm2-135m-instruct"
+# Requests the server decodes at once (llama.cpp's slots, continuously batched; each has the whole per-request
+# context, so the KV cache grows with them). On 2 shared cores 2 slots answered 8 concurrent RAG requests
+# 1.5-2.5x faster than 1, and 4 slots no faster than 2 (bench/serve.py prints the ratio).
+DEFAULT_PARALLEL = 2
 
 
 class LlmServerError(RuntimeError):
@@ -45,8 +49,8 @@ def _healthy(url: str) -> bool:
 class LocalServer:
     """One llama.cpp server in a child process; the `llm.openai` resource with no `base_url` owns one."""
 
-    def __init__(self, log: Path, context: int = 4096, threads: int = 2) -> None:
-        self.log, self.context, self.threads = log, context, threads
+    def __init__(self, log: Path, context: int = 4096, threads: int = 2, parallel: int = DEFAULT_PARALLEL) -> None:
+        self.log, self.context, self.threads, self.parallel = log, context, threads, parallel
         self.process: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
 
@@ -55,7 +59,7 @@ class LocalServer:
         port = _free_port()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "components.llmserver", "--port", str(port)]
-        command += ["--context", str(self.context), "--threads", str(self.threads)]
+        command += ["--context", str(self.context), "--threads", str(self.threads), "--parallel", str(self.parallel)]
         command += ["--parent", str(os.getpid())]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -101,7 +105,9 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="dagwright-parent-watch", daemon=True).start()
 
 
-def serve(port: int, context: int, threads: int, parent: int | None = None) -> None:
+def serve(port: int, context: int, threads: int, parallel: int = DEFAULT_PARALLEL, parent: int | None = None) -> None:
+    """Serve until SIGTERM. ``context`` is each request's window: llama.cpp splits its context evenly among the
+    ``parallel`` slots, so it is given ``context * parallel``."""
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
@@ -114,8 +120,9 @@ def serve(port: int, context: int, threads: int, parent: int | None = None) -> N
     params.model_alias = LOCAL_MODEL
     params.hostnames = ["127.0.0.1"]
     params.port = port
-    params.n_ctx = context
-    params.n_parallel = 1
+    params.n_ctx = context * parallel
+    params.n_parallel = parallel
+    params.cont_batching = True  # a new request joins the batch being decoded, instead of waiting for it to end
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     # /v1/embeddings too (mean-pooled), so embedder.openai can be exercised against a real endpoint offline.
@@ -131,6 +138,7 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="Requests decoded at once (slots).")
     parser.add_argument("--parent", type=int, default=None, help="Exit when the process with this pid ends.")
     args = parser.parse_args()
-    serve(args.port, args.context, args.threads, args.parent)
+    serve(args.port, args.context, args.threads, args.parallel, args.parent)

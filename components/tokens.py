@@ -4,6 +4,10 @@ The same shape as components/progress.py: the server (`dagwright serve`'s /strea
 listener for the thread that runs the pipeline; a provider that can stream calls ``report_token`` per piece of
 text. Outside a streaming request nobody listens, the provider need not stream, and the call costs one
 context-variable lookup. Components never learn who listens, so they never import the engine.
+
+A listener whose reader went away (an HTTP client that disconnected) raises ``StreamClosed`` from
+``report_token``: the provider's loop ends there, closes its connection (llama.cpp then stops generating), and
+nothing retries the call.
 """
 
 from __future__ import annotations
@@ -12,7 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from components.base import PermanentError
+
 TokenListener = Callable[[str], None]
+
+
+class StreamClosed(PermanentError):
+    """Nobody reads this run's tokens any more (the client went away): stop generating; never retry."""
+
 
 _listener: ContextVar[TokenListener | None] = ContextVar("dagwright_tokens", default=None)
 
@@ -23,7 +34,7 @@ def wants_tokens() -> bool:
 
 
 def report_token(text: str) -> None:
-    """One piece of generated text, in order."""
+    """One piece of generated text, in order; raises StreamClosed when the reader has gone."""
     listener = _listener.get()
     if listener is not None and text:
         listener(text)

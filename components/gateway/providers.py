@@ -53,7 +53,8 @@ class Provider:
         if base_url is None:
             from components.llmserver import LocalServer
 
-            server = LocalServer(self.state_dir / "llm-server.log", spec.local_context, spec.local_threads)
+            log = self.state_dir / "llm-server.log"
+            server = LocalServer(log, spec.local_context, spec.local_threads, spec.local_parallel)
             base_url = server.start()
             self.server = server
         self.root = base_url.rstrip("/").removesuffix("/v1")
@@ -109,28 +110,12 @@ class Provider:
         """One attempt; usage as the endpoint reported it (empty if it did not). When streaming, ``first_token``
         is called as the first text arrives (time to first token)."""
         assert self.client is not None  # ensure_open() came first
-        from components.tokens import report_token, wants_tokens
+        from components.generators import read_stream, usage_of
+        from components.tokens import wants_tokens
 
         request: dict[str, Any] = {"model": self.model, "messages": messages, **options}
         if not request.pop("stream", False) and not wants_tokens():  # a streaming request streams the call
             response = self.client.chat.completions.create(**request)
-            return response.choices[0].message.content or "", _usage(response.usage)
-        parts: list[str] = []
-        usage: dict[str, int] = {}
-        for chunk in self.client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}
-        ):
-            if chunk.choices and chunk.choices[0].delta.content:
-                if not parts and first_token is not None:
-                    first_token()
-                parts.append(chunk.choices[0].delta.content)
-                report_token(chunk.choices[0].delta.content)
-            if chunk.usage:
-                usage = _usage(chunk.usage)
-        return "".join(parts), usage
-
-
-def _usage(usage: Any) -> dict[str, int]:
-    if usage is None:
-        return {}
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+            return response.choices[0].message.content or "", usage_of(response.usage)
+        chunks = self.client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+        return read_stream(chunks, first_token)

@@ -5,17 +5,28 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from components.gateway import retry
-from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
+from components.gateway.errors import (
+    BudgetExceeded,
+    ContextWindowExceeded,
+    GatewayError,
+    ProvidersFailed,
+    StreamInterrupted,
+)
 from components.gateway.settings import MAX_TEMPERATURE, GatewaySettings
 from components.generators import LlmProvider, Reply
 from components.runinfo import RunInfo, current_run
+from components.tokens import StreamClosed, wants_tokens
 
 if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` needs the settings only
+    from collections.abc import Callable
+
     from components.gateway.providers import Provider
-    from components.gateway.usage import CacheOutcome, Outcome
+    from components.gateway.usage import CacheOutcome, Outcome, UsageRecord
+
+    Observer = Callable[[UsageRecord], None]
 
 log = logging.getLogger("dagwright.gateway")
 MASK = "***"
@@ -103,6 +114,12 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         # API keys are masked in whatever the gateway writes or raises, the usage records included (the engine
         # scrubs what leaves a stage, but these records are written here, below it).
         self.keys = sorted({s.api_key for s in p.providers.values() if s.api_key and len(s.api_key) >= 4}, key=len)
+        self.observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer`` with each usage record as it is made (`dagwright serve`'s metrics), in the calling
+        thread: one request may make several model calls, and each record says what one call did."""
+        self.observers.append(observer)
 
     def close(self) -> None:
         for provider in getattr(self, "providers", {}).values():
@@ -130,8 +147,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         for n, provider in enumerate(self.providers.values()):
             try:
                 reply = self._via(provider, call)
-            except BudgetExceeded as exc:
-                self._record(call, "refused", provider, error=exc)
+            except (BudgetExceeded, StreamInterrupted, StreamClosed) as exc:
+                self._record(call, _ended(exc), provider, error=exc)
                 raise
             except (_Skip, ContextWindowExceeded) as exc:
                 failures.append((provider.name, exc))
@@ -159,13 +176,15 @@ class LlmGateway(LlmProvider[GatewaySettings]):
                 raise _Skip(last if attempt else "circuit open")
             try:
                 return self._attempt(provider, call)
-            except GatewayError:  # the request's fault (too long, over budget), not the provider's
+            except (GatewayError, StreamClosed):  # the request's fault (too long, over budget, gone)
                 provider.breaker.abandon()
                 raise
             except Exception as exc:
                 failure = retry.classify(exc)
                 last = self.mask(f"{type(exc).__name__}: {exc}")
                 provider.failed(failure.unhealthy)
+                if call.ttft_ms is not None and wants_tokens():  # a retry or the fallback would repeat tokens sent
+                    raise StreamInterrupted(f"provider '{provider.name}' failed mid-stream: {last}") from None
                 if not failure.retryable:  # fails the same way again: straight to the next provider
                     raise _Skip(last) from None
                 log.info("provider %s attempt %d failed: %s", provider.name, attempt + 1, last)
@@ -190,7 +209,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         try:
             text, usage = provider.chat(call.messages, call.options, call.first_token)
         except BaseException:
-            self.ledger.release(held)
+            if call.ttft_ms is None:  # nothing generated; a reply cut short was paid for: its reservation stays
+                self.ledger.release(held)
             raise
         if not usage:  # an endpoint that reports none: our own counts
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": provider.count_text(text)}
@@ -316,8 +336,24 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             self.usage.record(record)
         except sqlite3.Error as exc:  # the record is for reports; the answer still counts
             log.warning("usage not recorded (%s)", exc)
+        self._notify(record)
+
+    def _notify(self, record: UsageRecord) -> None:
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # an observer's bug costs its own numbers, never the call
+                log.exception("usage observer failed")
 
     def mask(self, text: str) -> str:
         for key in reversed(self.keys):
             text = text.replace(key, MASK)
         return text
+
+
+def _ended(exc: BaseException) -> Outcome:
+    """The record's outcome of a call that ended early: refused (over budget), cancelled (the client went away;
+    usage.py's Outcome lists the three it reports on) or error."""
+    if isinstance(exc, BudgetExceeded):
+        return "refused"
+    return cast("Outcome", "cancelled") if isinstance(exc, StreamClosed) else "error"

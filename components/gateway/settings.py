@@ -29,6 +29,9 @@ class ProviderSpec(ComponentParams):
     max_retries: int = Field(2, ge=0, le=10, description="Retries of retryable failures before the fallback.")
     local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
     local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
+    local_parallel: int = Field(
+        2, ge=1, le=16, description="Requests the embedded local model decodes at once, each with local_context."
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> ProviderSpec:

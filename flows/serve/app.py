@@ -91,6 +91,9 @@ def _open_resources(state: ServeState) -> None:
                 state.resources[name] = state.session.resource(planned, plan.project_root)
     except Exception as exc:  # reported by /readyz; the message names the resource, never its secrets
         state.open_error = str(exc)
+    for resource in {id(r): r for r in state.resources.values()}.values():  # once each, however many plans use it
+        if callable(getattr(resource, "observe", None)):  # an LLM gateway: its calls feed the LLM metrics
+            resource.observe(state.metrics.llm_call)
 
 
 def _breakers(state: ServeState) -> dict[str, dict[str, dict[str, Any]]]:

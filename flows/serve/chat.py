@@ -1,9 +1,16 @@
 """`POST /v1/chat/completions` and `GET /v1/models`, OpenAI-compatible, so the official `openai` client (and
 anything built on it) talks to a chat pipeline unchanged: `model` names the pipeline, the last user message is its
-`question`, and `max_tokens`/`temperature` reach params of those names when the pipeline declares them."""
+`question`.
+
+`max_tokens` and `temperature` do what an OpenAI client expects of them, for this request only: they set the
+pipeline's params of those names when it declares them (the pipeline then says where they go, within its bounds);
+otherwise they go to its generators, the stages that call an LLM provider, where `temperature` replaces the
+stage's and `max_tokens` may shorten the reply but never lengthen it past the stage's own (the operator's ceiling,
+which budgets reserve against). `top_k` (not OpenAI's; send it in `extra_body`) only reaches a param `top_k`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -14,14 +21,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.runinfo import RunInfo
 from flows.language.load import did_you_mean
-from flows.plan.planner import Plan
+from flows.plan.planner import Plan, PlannedStage
 from flows.serve.access import Authed, allow_pipeline, check_question
 from flows.serve.problems import ProblemError
-from flows.serve.runner import Served, bind, run_pipeline
+from flows.serve.runner import Served, asked_by, bind, run_pipeline
 from flows.serve.streaming import answer_of, run_streaming
 
 PASSED_ON = ("max_tokens", "temperature", "top_k")  # request fields given to params of the same name
+TO_GENERATORS = ("max_tokens", "temperature")  # else given to the generator stages' params of the same name
 
 
 class Message(BaseModel):
@@ -39,6 +48,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     max_tokens: int | None = Field(None, ge=1, le=32768)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_k: int | None = Field(None, ge=1, le=1000, description="Not OpenAI's: only a pipeline param `top_k`.")
 
 
 CHAT_DOC: dict[int | str, dict[str, Any]] = {
@@ -71,13 +81,14 @@ def add_chat_routes(app: FastAPI) -> None:
         allow_pipeline(caller, plan.name, state.settings.org_pipelines)
         params = _params(plan, body)
         check_question(params, state.settings.max_question_chars)
+        plan, who = for_request(plan, body), asked_by(request.url.path, caller.org, caller.key_id)
         if body.stream:
             bind(plan, params)
-            return StreamingResponse(_chunks(state, plan, params), media_type="text/event-stream")
+            return StreamingResponse(_chunks(state, plan, params, who), media_type="text/event-stream")
         started = time.perf_counter()
-        served = await run_pipeline(plan, params, state.session, state.settings.timeout)
+        served = await run_pipeline(plan, params, state.session, state.settings.timeout, who)
         state.metrics.answered(plan.name, "chat", 200, time.perf_counter() - started)
-        state.metrics.usage(plan.name, answer_of(served), served.cache())
+        state.metrics.served(plan.name, served.cache())
         return completion(served)
 
 
@@ -101,6 +112,31 @@ def _params(plan: Plan, body: ChatRequest) -> dict[str, Any]:
         if name in plan.pipeline.params and given.get(name) is not None:
             params[name] = given[name]
     return params
+
+
+def for_request(plan: Plan, body: ChatRequest) -> Plan:
+    """``plan`` with the request's `max_tokens` and `temperature` on its generator stages, when it declares no
+    param of that name; the plan itself when nothing changes."""
+    given = {n: getattr(body, n) for n in TO_GENERATORS if getattr(body, n) is not None}
+    given = {n: v for n, v in given.items() if n not in plan.pipeline.params}
+    if not given:
+        return plan
+    stages = tuple(_told(stage, given, plan) for stage in plan.stages)
+    return dataclasses.replace(plan, stages=stages)
+
+
+def _told(stage: PlannedStage, given: dict[str, Any], plan: Plan) -> PlannedStage:
+    from components.generators import LlmProvider
+
+    fields = stage.component.Params.model_fields
+    calls_llm = any(r in plan.resources and issubclass(plan.resources[r].type, LlmProvider) for _, r in stage.resources)
+    told = {n: v for n, v in given.items() if n in fields} if calls_llm else {}
+    if not told:
+        return stage
+    if "max_tokens" in told:  # a ceiling written in the YAML (or the field's default) holds; a placeholder does not
+        own = stage.with_.get("max_tokens", fields["max_tokens"].default)
+        told["max_tokens"] = min(told["max_tokens"], own) if isinstance(own, int) else told["max_tokens"]
+    return dataclasses.replace(stage, with_={**stage.with_, **told})
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -132,7 +168,7 @@ def _usage(usage: dict[str, int]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
 
 
-async def _chunks(state: Any, plan: Plan, params: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _chunks(state: Any, plan: Plan, params: dict[str, Any], who: RunInfo) -> AsyncIterator[bytes]:
     """OpenAI's stream: `chat.completion.chunk` objects as `data:` lines, the last with finish_reason and usage,
     then `data: [DONE]`. A failure mid-stream is an `error` object, as OpenAI sends it."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -143,7 +179,9 @@ async def _chunks(state: Any, plan: Plan, params: dict[str, Any]) -> AsyncIterat
         return f"data: {json.dumps(body, default=str)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
-    async for kind, value in run_streaming(plan, params, state.session, state.settings.timeout):
+    started = time.perf_counter()
+    gone = lambda: state.metrics.abandoned(plan.name, "chat", time.perf_counter() - started)  # noqa: E731
+    async for kind, value in run_streaming(plan, params, state.session, state.settings.timeout, who, gone):
         if kind == "token":
             yield chunk({"content": value})
         elif kind == "error":
@@ -151,6 +189,7 @@ async def _chunks(state: Any, plan: Plan, params: dict[str, Any]) -> AsyncIterat
             yield f"data: {json.dumps({'error': value.body()})}\n\n".encode()
         else:
             answer = answer_of(value)
-            state.metrics.usage(plan.name, answer, value.cache())
+            state.metrics.answered(plan.name, "chat", 200, time.perf_counter() - started)
+            state.metrics.served(plan.name, value.cache())
             yield chunk({}, "stop", usage=_usage(answer["usage"]))
     yield b"data: [DONE]\n\n"

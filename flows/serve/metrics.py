@@ -1,14 +1,23 @@
 """Prometheus metrics with the conventional names (`_seconds`, `_total`), in a registry per app so two apps in
-one process (tests) count apart."""
+one process (tests) count apart.
+
+Two levels: requests (latency by pipeline and endpoint, status, error codes, how the answer was made), and the
+model calls behind them, by pipeline, model and prompt, from the LLM gateway's usage records (``llm_call`` is the
+observer `dagwright serve` registers on each `llm.gateway` resource; one request may make several calls). A
+pipeline that calls `llm.openai` directly, without the gateway, shows request metrics only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from components.gateway.usage import UsageRecord
 
 # resource name -> provider -> the breaker's snapshot (state, failures, opened), as the LLM gateway gives them
 BreakerSource = Callable[[], dict[str, dict[str, dict[str, Any]]]]
@@ -38,15 +47,13 @@ class Metrics:
         self.errors = Counter(
             "dagwright_errors_total", "Error responses by pipeline and code.", ["pipeline", "code"], registry=r
         )
-        self.tokens = Counter(
-            "dagwright_llm_tokens_total",
-            "Tokens by pipeline, model and kind (prompt or completion).",
-            ["pipeline", "model", "kind"],
+        self.cache = Counter(
+            "dagwright_cache_total",
+            "Answers by pipeline and how they were made (model, exact_cache, semantic_cache, result_cache).",
+            ["pipeline", "outcome"],
             registry=r,
         )
-        self.cache = Counter(
-            "dagwright_cache_total", "Answers by pipeline and cache outcome.", ["pipeline", "outcome"], registry=r
-        )
+        self.llm = _LlmMetrics(r)
 
     def answered(self, pipeline: str, endpoint: str, status: int, seconds: float) -> None:
         self.latency.labels(pipeline, endpoint).observe(seconds)
@@ -55,12 +62,16 @@ class Metrics:
     def failed(self, pipeline: str, code: str) -> None:
         self.errors.labels(pipeline, code).inc()
 
-    def usage(self, pipeline: str, answer: dict[str, Any], outcome: str) -> None:
-        model = answer.get("model") or "none"
-        for kind in ("prompt_tokens", "completion_tokens"):
-            if answer["usage"].get(kind):
-                self.tokens.labels(pipeline, model, kind.removesuffix("_tokens")).inc(answer["usage"][kind])
+    def served(self, pipeline: str, outcome: str) -> None:
         self.cache.labels(pipeline, outcome).inc()
+
+    def abandoned(self, pipeline: str, endpoint: str, seconds: float) -> None:
+        """A streaming client went away before the end (nginx's 499, Client Closed Request)."""
+        self.answered(pipeline, endpoint, 499, seconds)
+        self.failed(pipeline, "client_closed")
+
+    def llm_call(self, record: UsageRecord) -> None:
+        self.llm.observe(record)
 
     def watch_breakers(self, source: BreakerSource) -> None:
         """Show the circuit breakers' states, read at each scrape (they change between requests too)."""
@@ -68,6 +79,71 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+LLM_LABELS = ["pipeline", "model", "prompt"]
+
+
+class _LlmMetrics:
+    """The gateway's calls by pipeline, model and prompt (`name@version`); "none" where a record has no value."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "dagwright_llm_calls_total",
+            "Model calls through the LLM gateway by provider and outcome (ok, error, refused, cancelled).",
+            [*LLM_LABELS, "provider", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "dagwright_llm_call_duration_seconds",
+            "Time of answered gateway calls, by cache outcome (exact, semantic: from a cache; miss, off: the model).",
+            [*LLM_LABELS, "cache"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.first_token = Histogram(
+            "dagwright_llm_time_to_first_token_seconds",
+            "Time to the first token of streamed model calls.",
+            LLM_LABELS,
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "dagwright_llm_tokens_total",
+            "Tokens the model read (prompt) and wrote (completion).",
+            [*LLM_LABELS, "kind"],
+            registry=r,
+        )
+        self.cost = Counter("dagwright_llm_cost_usd_total", "Dollars, from the price table.", LLM_LABELS, registry=r)
+        self.cache = Counter(
+            "dagwright_llm_cache_total",
+            "Answered calls by cache outcome: exact or semantic hit, miss, or off (not cacheable).",
+            [*LLM_LABELS, "outcome"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "dagwright_llm_fallbacks_total",
+            "Calls answered by a provider after the first of the route, by that provider.",
+            [*LLM_LABELS, "provider"],
+            registry=r,
+        )
+
+    def observe(self, record: UsageRecord) -> None:
+        labels = [record.pipeline or "none", record.model or "none", record.prompt or "none"]
+        self.calls.labels(*labels, record.provider or "none", record.outcome).inc()
+        if record.outcome != "ok":
+            return
+        self.latency.labels(*labels, record.cache).observe(record.latency_ms / 1000)
+        self.cache.labels(*labels, record.cache).inc()
+        if record.ttft_ms is not None:
+            self.first_token.labels(*labels).observe(record.ttft_ms / 1000)
+        for kind, count in (("prompt", record.tokens_in), ("completion", record.tokens_out)):
+            if count:
+                self.tokens.labels(*labels, kind).inc(count)
+        if record.cost_usd:
+            self.cost.labels(*labels).inc(record.cost_usd)
+        if record.fallback:
+            self.fallbacks.labels(*labels, record.provider).inc()
 
 
 class _Breakers(Collector):

@@ -24,6 +24,7 @@ TITLES = {
     413: "Content Too Large",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    499: "Client Closed Request",  # nginx's: logged and counted, never sent (nobody is left to read it)
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",

@@ -11,13 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from components.runinfo import RunInfo
 from flows.language.load import did_you_mean
 from flows.plan.planner import Plan
 from flows.serve.access import Authed, allow_pipeline, check_question
 from flows.serve.auth import Caller
 from flows.serve.models import request_model, response_model
 from flows.serve.problems import ProblemError
-from flows.serve.runner import bind, run_pipeline
+from flows.serve.runner import asked_by, bind, run_pipeline
 from flows.serve.streaming import answer_of, run_streaming
 
 # One Server-Sent Event, as OpenAPI 3.2 describes a stream: its `data` is JSON text.
@@ -44,16 +45,18 @@ def add_pipeline_routes(app: FastAPI, plan: Plan) -> None:
 
     async def run(request: Request, body: Params, caller: Authed) -> Any:  # type: ignore[valid-type]
         state, params = _admit(request, name, caller, body)
-        started = time.perf_counter()
-        served = await run_pipeline(plan, params, state.session, state.settings.timeout)
+        started, who = time.perf_counter(), asked_by(request.url.path, caller.org, caller.key_id)
+        served = await run_pipeline(plan, params, state.session, state.settings.timeout, who)
         state.metrics.answered(name, "run", 200, time.perf_counter() - started)
-        state.metrics.usage(name, answer_of(served), served.cache())
+        state.metrics.served(name, served.cache())
         return served.data()
 
     async def stream(request: Request, body: Params, caller: Authed) -> StreamingResponse:  # type: ignore[valid-type]
         state, params = _admit(request, name, caller, body)
         bind(plan, params)  # a bad param is a 422 here, not an error event after a 200
-        return StreamingResponse(_events(state, plan, params), media_type="text/event-stream", headers=_NO_BUFFER)
+        who = asked_by(request.url.path, caller.org, caller.key_id)
+        events = _events(state, plan, params, who)
+        return StreamingResponse(events, media_type="text/event-stream", headers=_NO_BUFFER)
 
     tags: list[str | Enum] = [name]
     app.post(f"/v1/pipelines/{name}/run", response_model=Reply, tags=tags, summary=f"Run {name}", description=doc)(run)
@@ -71,9 +74,10 @@ def _admit(request: Request, name: str, caller: Caller, body: BaseModel) -> tupl
     return state, params
 
 
-async def _events(state: Any, plan: Plan, params: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _events(state: Any, plan: Plan, params: dict[str, Any], who: RunInfo) -> AsyncIterator[bytes]:
     started = time.perf_counter()
-    async for kind, value in run_streaming(plan, params, state.session, state.settings.timeout):
+    gone = lambda: state.metrics.abandoned(plan.name, "stream", time.perf_counter() - started)  # noqa: E731
+    async for kind, value in run_streaming(plan, params, state.session, state.settings.timeout, who, gone):
         if kind == "token":
             yield sse("token", {"text": value})
         elif kind == "error":
@@ -82,7 +86,7 @@ async def _events(state: Any, plan: Plan, params: dict[str, Any]) -> AsyncIterat
         else:
             answer, cache = answer_of(value), value.cache()
             state.metrics.answered(plan.name, "stream", 200, time.perf_counter() - started)
-            state.metrics.usage(plan.name, answer, cache)
+            state.metrics.served(plan.name, cache)
             yield sse("done", answer | {"cache": cache, "run_id": value.run_id})
 
 

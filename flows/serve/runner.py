@@ -1,5 +1,6 @@
 """One pipeline run for one request: in a worker thread on the in-process executor, with the app's session, a
-deadline, and failures turned into problems (a provider that failed is a 502/503, a deadline a 504)."""
+deadline, the caller marked for the LLM gateway (its records and budgets see the endpoint, organisation and key),
+and failures turned into problems (a provider that failed is a 502/503, a budget spent a 429, a deadline a 504)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from components.runinfo import RunInfo, running
 from flows.errors import ParamError
 from flows.execute.local import run_local
 from flows.execute.outputs import final_outputs, output_data, scrub_data
@@ -31,6 +34,7 @@ _GATEWAY = {
     "ContextWindowExceeded": (422, "context_window_exceeded"),
     "BudgetExceeded": (429, "budget_exceeded"),
     "ProvidersFailed": (503, "providers_failed"),
+    "StreamInterrupted": (502, "stream_interrupted"),  # tokens were sent: no retry, no fallback (errors.py)
 }
 
 
@@ -57,16 +61,23 @@ class Served:
         return next((s for s in said if isinstance(s, str)), "model")
 
 
+def asked_by(endpoint: str, org: str, key_id: str) -> RunInfo:
+    """Who asked, as the run's stages (and the LLM gateway below them) see it."""
+    return RunInfo(endpoint=endpoint, org=org, key_id=key_id)
+
+
 async def run_pipeline(
     plan: Plan,
     params: Mapping[str, Any],
     session: Session,
     timeout: float,
-    in_thread: Callable[[], Any] | None = None,
+    who: RunInfo,
+    in_thread: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> Served:
-    """Run ``plan``; ``in_thread`` wraps the run in the worker thread (the token listener of a stream)."""
+    """Run ``plan`` for ``who``; ``in_thread`` wraps the run in the worker thread (the token listener of a
+    stream)."""
     bound = bind(plan, params)
-    call = functools.partial(_run, plan, bound, session, in_thread)
+    call = functools.partial(_run, plan, bound, session, who, in_thread)
     try:
         return await asyncio.wait_for(asyncio.to_thread(call), timeout)
     except TimeoutError:
@@ -82,18 +93,25 @@ def bind(plan: Plan, params: Mapping[str, Any]) -> dict[str, Any]:
         raise ProblemError(422, "invalid_params", str(exc)) from None
 
 
-def _run(plan: Plan, bound: dict[str, Any], session: Session, in_thread: Callable[[], Any] | None) -> Served:
+def _run(
+    plan: Plan,
+    bound: dict[str, Any],
+    session: Session,
+    who: RunInfo,
+    in_thread: Callable[[], AbstractContextManager[Any]],
+) -> Served:
     # The response's run_id is the engine's: `dagwright usage` shows the gateway's records under it.
     run_id = time.strftime("%Y%m%d-%H%M%S-") + os.urandom(4).hex()
-    if in_thread is None:
+    with running(who), in_thread():  # the engine copies both contexts into each stage's thread
         result = run_local(plan, bound, session=session, run_id=run_id)
-    else:
-        with in_thread():
-            result = run_local(plan, bound, session=session, run_id=run_id)
     if not result.ok:
+        problem = failure_problem(plan, result)
         # The operator's log gets the stage's reason (secrets masked by the runtime); the response does not.
-        log.warning("run of %s failed: %s", plan.name, result.error)
-        raise failure_problem(plan, result)
+        if problem.code == "client_closed":
+            log.info("run %s of %s cancelled: the client went away", run_id, plan.name)
+        else:
+            log.warning("run %s of %s failed: %s", run_id, plan.name, result.error)
+        raise problem
     outputs = {o.label: o.value for o in final_outputs(plan, result)}
     return Served(plan, result, outputs, run_id)
 
@@ -105,6 +123,8 @@ def failure_problem(plan: Plan, result: RunResult) -> ProblemError:
     stage = error.stage if error is not None else "?"
     exc = result.stages[stage].exception if stage in result.stages else None
     names = {c.__name__ for c in type(exc).__mro__} if exc is not None else set()
+    if "StreamClosed" in names:  # components/tokens.py: nobody reads the stream any more
+        return ProblemError(499, "client_closed", f"stage '{stage}': the client went away; generation stopped")
     if names & _GATEWAY.keys():
         return _gateway_problem(plan, result, stage, exc, names)
     if names & _UNAVAILABLE:

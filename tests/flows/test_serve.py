@@ -435,3 +435,22 @@ def test_without_keys_each_client_address_is_limited_like_a_key(tmp_path: Path) 
     with make_client(tmp_path, key_rate=1) as client:
         assert client.post("/v1/pipelines/echo/run", json={"question": "hi"}).status_code == 200
         is_problem(client.post("/v1/pipelines/echo/run", json={"question": "hi"}), 429, "rate_limited_key")
+
+
+def test_chat_max_tokens_and_temperature_go_to_declared_params_else_to_the_generators(tmp_path: Path) -> None:
+    from flows.serve.chat import ChatRequest, for_request
+
+    file = tmp_path / "project" / "pipelines.yaml"
+    file.parent.mkdir(parents=True)
+    file.write_text(GATEWAY)
+    plans = plan_project(load(file))
+    asked = ChatRequest(model="tight", messages=[{"role": "user", "content": "q"}], max_tokens=5, temperature=0.0)
+    tight = for_request(plans["tight"], asked)
+    assert dict(tight.stage("generate").with_) == {"llm": "llm", "max_tokens": 5, "temperature": 0.0}
+    assert tight.stage("find") == plans["tight"].stage("find")  # it calls no model
+    longer = for_request(plans["tight"], asked.model_copy(update={"max_tokens": 500}))
+    assert longer.stage("generate").with_["max_tokens"] == 8  # the stage's own is the ceiling
+    # `ask` declares a param max_tokens: it takes the value (chat.py's _params), its stages are left alone
+    ask = for_request(plans["ask"], asked.model_copy(update={"model": "ask", "temperature": None}))
+    assert ask is plans["ask"]
+    assert for_request(plans["tight"], ChatRequest(model="tight", messages=asked.messages)) is plans["tight"]

@@ -3,6 +3,7 @@ start again on the same port: a provider that dies mid-run and comes back."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO
 
@@ -22,8 +24,8 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    def __init__(self, log: Path, context: int = 2048) -> None:
-        self.port, self.log, self.context = free_port(), log, context
+    def __init__(self, log: Path, context: int = 2048, parallel: int = 1) -> None:
+        self.port, self.log, self.context, self.parallel = free_port(), log, context, parallel
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,7 +34,8 @@ class LlamaServer:
 
     def start(self, timeout: float = 120) -> LlamaServer:
         command = [sys.executable, "-m", "components.llmserver", "--port", str(self.port)]
-        command += ["--context", str(self.context), "--threads", "1", "--parent", str(os.getpid())]
+        command += ["--context", str(self.context), "--threads", "1", "--parallel", str(self.parallel)]
+        command += ["--parent", str(os.getpid())]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -62,3 +65,8 @@ class LlamaServer:
                 self.process.kill()
                 self.process.wait(15)
         self.process = None
+
+    def slots(self) -> list[dict[str, Any]]:
+        """llama.cpp's /slots: each slot's `is_processing` and the id of its last task (`id_task`)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/slots", timeout=5) as response:
+            return list(json.load(response))

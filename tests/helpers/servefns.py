@@ -43,3 +43,11 @@ def passages(question: str) -> list[Document]:
         "A cached stage result is reused when the component, its params and the hashes of its inputs match.",
     ]
     return [Document(f"p{n}", text, {"source": f"notes{n}.md", "relevance": 0.9}) for n, text in enumerate(texts, 1)]
+
+
+def caller(question: str) -> dict[str, str]:
+    """Who the running stage works for, as the LLM gateway sees it (components/runinfo.py)."""
+    from components.runinfo import current_run
+
+    info = current_run()
+    return {"endpoint": info.endpoint, "org": info.org, "key_id": info.key_id, "pipeline": info.pipeline}

@@ -160,7 +160,8 @@ def test_an_sse_client_reads_tokens_then_the_final_event(server: Server) -> None
         tokens = [line for line in reply.iter_lines() if line == "event: token"]
     assert len(tokens) > 1
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'dagwright_llm_tokens_total{kind="completion",model="smollm2-135m-instruct",pipeline="ask"}' in metrics
+    labels = 'kind="completion",model="smollm2-135m-instruct",pipeline="ask",prompt="rag-answer@1"'
+    assert f"dagwright_llm_tokens_total{{{labels}}}" in metrics
 
 
 def _redis_app(tmp_path: Path, org: str) -> TestClient:
