@@ -9,8 +9,11 @@ Then time to first token: `POST /v1/pipelines/NAME/stream` of a pipeline whose g
 llama.cpp model (llm.openai, two fixed passages, 8 tokens) until its first `token` event, against the same
 rendered messages streamed from the raw llama.cpp server by the resource's own client, alternated, same run.
 
-Last, throughput: 16 requests from 8 threads at once, `POST /run` of that pipeline against the same messages sent
+Then throughput: 16 requests from 8 threads at once, `POST /run` of that pipeline against the same messages sent
 to the raw server, in answers a second.
+
+Last, the local server's parallel slots: the same 16 requests from 8 threads against a raw llama.cpp server with
+`--parallel 1` and one with the default (components/llmserver.py DEFAULT_PARALLEL), each started for it.
 
     .venv/bin/python bench/serve.py            # 400 requests each way, 10 streams each way
     .venv/bin/python bench/serve.py --quick    # 100 and 5
@@ -19,6 +22,7 @@ to the raw server, in answers a second.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -134,6 +138,32 @@ def main() -> None:
     print("throughput, 16 requests from 8 threads at once")
     print(f"  raw llama.cpp  {raw_rate:6.2f} answers/s")
     print(f"  POST /run      {served_rate:6.2f} answers/s   ratio {served_rate / raw_rate:.2f}x")
+    parallel_throughput(home)
+
+
+def parallel_throughput(home: Path, requests: int = 16, threads: int = 8) -> None:
+    """Answers a second of one raw llama.cpp server with one slot, then with the default number of slots."""
+    from openai import OpenAI
+
+    from components.llmserver import DEFAULT_PARALLEL, LOCAL_MODEL, LocalServer
+
+    messages, rates = _messages(), {}
+    for slots in (1, DEFAULT_PARALLEL):
+        server = LocalServer(home / f"llm-{slots}.log", context=2048, threads=2, parallel=slots)
+        client = OpenAI(base_url=server.start(), api_key="unused", max_retries=0)
+        ask = functools.partial(
+            client.chat.completions.create, model=LOCAL_MODEL, messages=messages, max_tokens=32, temperature=0.7
+        )
+        try:
+            ask()  # warm
+            rates[slots] = _rate(ask, requests, threads)
+        finally:
+            client.close()
+            server.stop()
+    print(f"local llama.cpp server, {requests} requests of 32 tokens from {threads} threads at once")
+    for slots, rate in rates.items():
+        print(f"  --parallel {slots}   {rate:6.2f} answers/s")
+    print(f"  ratio {rates[DEFAULT_PARALLEL] / rates[1]:.2f}x")
 
 
 def throughputs(llm: Any, requests: int = 16, threads: int = 8) -> tuple[float, float]:
@@ -159,6 +189,15 @@ def throughputs(llm: Any, requests: int = 16, threads: int = 8) -> tuple[float, 
             list(pool.map(fn, range(requests)))
             rates.append(requests / (time.perf_counter() - started))
     return rates[0], rates[1]
+
+
+def _rate(ask: Callable[[], object], requests: int, threads: int) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: ask(), range(requests)))
+        return requests / (time.perf_counter() - started)
 
 
 def _messages() -> list[dict[str, str]]:
