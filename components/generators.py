@@ -185,7 +185,7 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         if self.client is None:
             raise RuntimeError(f"{self.name}: chat() before open()")
-        from components.tokens import wants_tokens
+        from components.tokens import StreamClosed, StreamInterrupted, wants_tokens
 
         stream = bool(options.pop("stream", False)) or wants_tokens()  # a streaming request streams the call
         request: dict[str, Any] = {"model": self.params.model, "messages": messages, **options}
@@ -193,7 +193,13 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
             response = self.client.chat.completions.create(**request)
             return response.choices[0].message.content or "", usage_of(response.usage)
         chunks = self.client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
-        return read_stream(chunks)
+        sent: list[bool] = []
+        try:
+            return read_stream(chunks, lambda: sent.append(True))
+        except Exception as exc:  # the engine would retry the stage, and send the tokens again
+            if sent and wants_tokens() and not isinstance(exc, StreamClosed):
+                raise StreamInterrupted(f"{self.name} failed mid-stream: {type(exc).__name__}: {exc}") from exc
+            raise
 
 
 class GeneratorParams(ComponentParams):

@@ -25,6 +25,11 @@ class StreamClosed(PermanentError):
     """Nobody reads this run's tokens any more (the client went away): stop generating; never retry."""
 
 
+class StreamInterrupted(PermanentError):
+    """A provider failed after some of its tokens reached the listener: they cannot be taken back, so the call is
+    neither retried nor sent to a fallback (either would send them again); the stream ends in an error."""
+
+
 _listener: ContextVar[TokenListener | None] = ContextVar("dagwright_tokens", default=None)
 
 

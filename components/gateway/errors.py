@@ -19,8 +19,3 @@ class BudgetExceeded(GatewayError, PermanentError):
 
 class ProvidersFailed(GatewayError):
     """Every provider of the route failed or was skipped (circuit open); the message says why, one each."""
-
-
-class StreamInterrupted(GatewayError, PermanentError):
-    """A provider failed after some of its tokens were streamed to the caller: those cannot be taken back, so
-    the call is neither retried nor sent to the fallback (which would repeat them); the stream ends in an error."""

@@ -8,17 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from components.gateway import retry
-from components.gateway.errors import (
-    BudgetExceeded,
-    ContextWindowExceeded,
-    GatewayError,
-    ProvidersFailed,
-    StreamInterrupted,
-)
+from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
 from components.gateway.settings import MAX_TEMPERATURE, GatewaySettings
 from components.generators import LlmProvider, Reply
 from components.runinfo import RunInfo, current_run
-from components.tokens import StreamClosed, wants_tokens
+from components.tokens import StreamClosed, StreamInterrupted, wants_tokens
 
 if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` needs the settings only
     from collections.abc import Callable
@@ -352,8 +346,8 @@ class LlmGateway(LlmProvider[GatewaySettings]):
 
 
 def _ended(exc: BaseException) -> Outcome:
-    """The record's outcome of a call that ended early: refused (over budget), cancelled (the client went away;
-    usage.py's Outcome lists the three it reports on) or error."""
+    """The record's outcome of a call that ended early: refused (over budget), error, or cancelled (the client
+    went away; a value usage.py's Outcome does not list yet, so its summary counts it as neither ok nor error)."""
     if isinstance(exc, BudgetExceeded):
         return "refused"
     return cast("Outcome", "cancelled") if isinstance(exc, StreamClosed) else "error"

@@ -140,8 +140,7 @@ class _LlmMetrics:
         for kind, count in (("prompt", record.tokens_in), ("completion", record.tokens_out)):
             if count:
                 self.tokens.labels(*labels, kind).inc(count)
-        if record.cost_usd:
-            self.cost.labels(*labels).inc(record.cost_usd)
+        self.cost.labels(*labels).inc(record.cost_usd)  # 0 for a free model: the series still shows
         if record.fallback:
             self.fallbacks.labels(*labels, record.provider).inc()
 

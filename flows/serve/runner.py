@@ -34,7 +34,7 @@ _GATEWAY = {
     "ContextWindowExceeded": (422, "context_window_exceeded"),
     "BudgetExceeded": (429, "budget_exceeded"),
     "ProvidersFailed": (503, "providers_failed"),
-    "StreamInterrupted": (502, "stream_interrupted"),  # tokens were sent: no retry, no fallback (errors.py)
+    "StreamInterrupted": (502, "stream_interrupted"),  # tokens were sent: no retry, no fallback (tokens.py)
 }
 
 

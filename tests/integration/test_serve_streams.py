@@ -41,7 +41,22 @@ resources:
       prices: {smollm2-135m-instruct: {input_per_1k: 0.01, output_per_1k: 0.02}}
       budgets: {daily_tokens: {capped: 700}}
       cache: {exact: true, semantic: {threshold: 0.95}}
+  raw: {uses: llm.openai, with: {base_url: "%(primary)s", max_retries: 0}}   # no gateway
 pipelines:
+  direct:
+    serve: true
+    params: {question: {type: string, min_length: 1}}
+    stages:
+      find:
+        uses: python.call
+        with: {function: "tests.helpers.servefns:passages"}
+        inputs: {question: "${params.question}"}
+      generate:
+        uses: generator.answer
+        with: {llm: raw, max_tokens: 300, temperature: 0.8, frequency_penalty: 0.0}
+        inputs: {question: "${params.question}", documents: find.output}
+        cache: false
+        retries: 2   # the engine's: never for a stream that already sent tokens
   who:
     serve: true
     params: {question: {type: string, min_length: 1}}
@@ -296,17 +311,27 @@ def test_chat_max_tokens_and_temperature_reach_the_generator(served: Served) -> 
     assert again.choices[0].message.content == first.choices[0].message.content
 
 
-def test_a_provider_killed_mid_stream_ends_the_stream_with_an_error_and_repeats_nothing(served: Served) -> None:
-    """Last in the module: it kills the primary (and starts it again)."""
-    backup_tasks = [s.get("id_task") for s in served.backup.slots()]
+def _killed_mid_stream(served: Served, pipeline: str) -> list[tuple[str, Any]]:
+    """The events of a stream whose provider, the primary, is killed after its third token."""
     events = []
     with httpx.stream(
-        "POST", f"{served.url}/v1/pipelines/tell/stream", json={"question": LONG}, headers=served.headers, timeout=120
+        "POST",
+        f"{served.url}/v1/pipelines/{pipeline}/stream",
+        json={"question": LONG},
+        headers=served.headers,
+        timeout=120,
     ) as reply:
         for kind, data in _events(reply):
             events.append((kind, data))
             if kind == "token" and len(events) == 3:
                 served.primary.kill()
+    return events
+
+
+def test_a_provider_killed_mid_stream_ends_the_stream_with_an_error_and_repeats_nothing(served: Served) -> None:
+    """Last in the module: it kills the primary (and starts it again)."""
+    backup_tasks = [s.get("id_task") for s in served.backup.slots()]
+    events = _killed_mid_stream(served, "tell")
     kinds = [k for k, _ in events]
     assert kinds[-1] == "error" and "done" not in kinds and set(kinds[:-1]) == {"token"}, kinds
     error = events[-1][1]
@@ -322,4 +347,10 @@ def test_a_provider_killed_mid_stream_ends_the_stream_with_an_error_and_repeats_
     )
     assert "event: done" in reply.text
     assert served.metric("dagwright_llm_fallbacks_total", pipeline="tell", provider="backup") == 1
+    served.primary.start()
+
+    # Without the gateway, llm.openai: the stage's own retries would send the tokens again; they do not run.
+    events = _killed_mid_stream(served, "direct")
+    assert [k for k, _ in events][-1] == "error" and "done" not in [k for k, _ in events]
+    assert events[-1][1]["code"] == "stream_interrupted" and "llm.openai failed mid-stream" in events[-1][1]["detail"]
     served.primary.start()
