@@ -22,6 +22,26 @@ ECHO_PIPELINE = """
         inputs: {question: "${params.question}", times: "${params.times}"}"""
 
 
+def grounded(name: str, generate: str, serve: str = "true", extra: str = "") -> str:
+    """A served pipeline (YAML under `pipelines:`) that answers from the two fixed passages, its `generate`
+    stage's `with` being ``generate`` (a flow mapping) and ``extra`` more of its keys."""
+    more = f"\n        {extra}" if extra else ""
+    return f"""
+  {name}:
+    serve: {serve}
+    params: {{question: {{type: string, min_length: 1}}}}
+    stages:
+      find:
+        uses: python.call
+        with: {{function: "tests.helpers.servefns:passages"}}
+        inputs: {{question: "${{params.question}}"}}
+      generate:
+        uses: generator.answer
+        with: {generate}
+        inputs: {{question: "${{params.question}}", documents: find.output}}
+        cache: false{more}"""
+
+
 def shout(question: str, times: int) -> str:
     return " ".join([question.upper()] * times)
 

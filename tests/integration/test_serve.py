@@ -26,7 +26,7 @@ from flows.serve.app import create_app
 from flows.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.flows.test_serve import PIPELINES, is_problem
-from tests.helpers.processes import interrupt_group
+from tests.helpers.processes import interrupt_group, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -87,25 +87,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{PORT}"
     try:
-        _wait_ready(url, process, project / "serve.log")
+        wait_ready(url, process, project / "serve.log")
         yield Server(url, project / ".dagwright")
     finally:
         interrupt_group(process, timeout=60)
         log.close()
     assert "Traceback" not in (project / "serve.log").read_text()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180  # the model server starts in the app's lifespan
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not ready: {log.read_text()}")
 
 
 def test_the_official_openai_client_against_the_real_model(server: Server) -> None:

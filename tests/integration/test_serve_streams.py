@@ -24,7 +24,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.helpers.llmservers import LlamaServer, free_port
-from tests.helpers.processes import interrupt_group
+from tests.helpers.processes import interrupt_group, wait_ready
+from tests.helpers.servefns import grounded
 
 pytestmark = pytest.mark.integration
 
@@ -43,20 +44,6 @@ resources:
       cache: {exact: true, semantic: {threshold: 0.95}}
   raw: {uses: llm.openai, with: {base_url: "%(primary)s", max_retries: 0}}   # no gateway
 pipelines:
-  direct:
-    serve: true
-    params: {question: {type: string, min_length: 1}}
-    stages:
-      find:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:passages"}
-        inputs: {question: "${params.question}"}
-      generate:
-        uses: generator.answer
-        with: {llm: raw, max_tokens: 300, temperature: 0.8, frequency_penalty: 0.0}
-        inputs: {question: "${params.question}", documents: find.output}
-        cache: false
-        retries: 2   # the engine's: never for a stream that already sent tokens
   who:
     serve: true
     params: {question: {type: string, min_length: 1}}
@@ -64,47 +51,14 @@ pipelines:
       ask:
         uses: python.call
         with: {function: "tests.helpers.servefns:caller"}
-        inputs: {question: "${params.question}"}
-  tell:
-    serve: {chat: true}
-    params: {question: {type: string, min_length: 1}}
-    stages:
-      find:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:passages"}
-        inputs: {question: "${params.question}"}
-      generate:
-        uses: generator.answer
-        with: {llm: llm, max_tokens: 300, temperature: 0.8, frequency_penalty: 0.0}
-        inputs: {question: "${params.question}", documents: find.output}
-        cache: false
-  greedy:
-    serve: true
-    params: {question: {type: string, min_length: 1}}
-    stages:
-      find:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:passages"}
-        inputs: {question: "${params.question}"}
-      generate:
-        uses: generator.answer
-        with: {llm: llm, max_tokens: 6, temperature: 0}
-        inputs: {question: "${params.question}", documents: find.output}
-        cache: false
-  capped:
-    serve: true
-    params: {question: {type: string, min_length: 1}}
-    stages:
-      find:
-        uses: python.call
-        with: {function: "tests.helpers.servefns:passages"}
-        inputs: {question: "${params.question}"}
-      generate:
-        uses: generator.answer
-        with: {llm: llm, max_tokens: 8, temperature: 0.8}
-        inputs: {question: "${params.question}", documents: find.output}
-        cache: false
-"""
+        inputs: {question: "${params.question}"}"""
+PROJECT += grounded("tell", "{llm: llm, max_tokens: 300, temperature: 0.8, frequency_penalty: 0.0}", "{chat: true}")
+PROJECT += grounded("greedy", "{llm: llm, max_tokens: 6, temperature: 0}")
+PROJECT += grounded("capped", "{llm: llm, max_tokens: 8, temperature: 0.8}")
+# without the gateway; the engine's retries never run for a stream that already sent tokens
+PROJECT += grounded(
+    "direct", "{llm: raw, max_tokens: 300, temperature: 0.8, frequency_penalty: 0.0}", extra="retries: 2"
+)
 KEY = "streams-key-" + uuid.uuid4().hex
 LONG = "Write a very long story about a cat who keeps the results of stages, with many details."
 
@@ -160,7 +114,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, process, log)
+        wait_ready(url, process, log)
         yield Served(url, project / ".dagwright", log, primary, backup)
     finally:
         if process is not None:
@@ -168,19 +122,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         primary.stop()
         backup.stop()
     assert "Traceback" not in log.read_text()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"not ready: {log.read_text()}")
 
 
 def _events(reply: httpx.Response) -> Iterator[tuple[str, Any]]:
