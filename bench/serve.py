@@ -17,12 +17,12 @@ Last, the local server's parallel slots: the same 16 requests from 8 threads aga
 
     .venv/bin/python bench/serve.py            # 400 requests each way, 10 streams each way
     .venv/bin/python bench/serve.py --quick    # 100 and 5
+    .venv/bin/python bench/serve.py --slots    # the slots comparison alone
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import statistics
 import sys
@@ -87,10 +87,14 @@ def p(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    repeat = 100 if parser.parse_args().quick else 400
+    parser.add_argument("--slots", action="store_true", help="only the local server's slots: 1 against the default")
+    args = parser.parse_args()
+    repeat = 100 if args.quick else 400
     home = Path(tempfile.mkdtemp(prefix="dagwright-bench-serve-"))
     os.environ["DAGWRIGHT_HOME"] = str(home / ".dagwright")
     (home / "pipelines.yaml").write_text(PIPELINES % {"prompts": REPO / "prompts"})
+    if args.slots:
+        return parallel_throughput(home)
 
     import httpx
     import uvicorn
@@ -141,29 +145,50 @@ def main() -> None:
     parallel_throughput(home)
 
 
-def parallel_throughput(home: Path, requests: int = 16, threads: int = 8) -> None:
-    """Answers a second of one raw llama.cpp server with one slot, then with the default number of slots."""
+def parallel_throughput(home: Path, requests: int = 16, threads: int = 8, rounds: int = 3) -> None:
+    """Answers a second of a raw llama.cpp server with one slot and of one with the default number of slots,
+    both up at once and measured in alternating rounds (medians), so that load from elsewhere hits both alike.
+    Each request asks its own question, so the prompts differ as real ones do (llama.cpp reuses a slot's prompt)."""
     from openai import OpenAI
 
     from components.llmserver import DEFAULT_PARALLEL, LOCAL_MODEL, LocalServer
 
-    messages, rates = _messages(), {}
-    for slots in (1, DEFAULT_PARALLEL):
-        server = LocalServer(home / f"llm-{slots}.log", context=2048, threads=2, parallel=slots)
-        client = OpenAI(base_url=server.start(), api_key="unused", max_retries=0)
-        ask = functools.partial(
-            client.chat.completions.create, model=LOCAL_MODEL, messages=messages, max_tokens=32, temperature=0.7
-        )
-        try:
-            ask()  # warm
-            rates[slots] = _rate(ask, requests, threads)
-        finally:
-            client.close()
-            server.stop()
-    print(f"local llama.cpp server, {requests} requests of 32 tokens from {threads} threads at once")
-    for slots, rate in rates.items():
-        print(f"  --parallel {slots}   {rate:6.2f} answers/s")
-    print(f"  ratio {rates[DEFAULT_PARALLEL] / rates[1]:.2f}x")
+    counts = (1, DEFAULT_PARALLEL)
+    servers = {n: LocalServer(home / f"llm-{n}.log", context=2048, threads=2, parallel=n) for n in counts}
+    clients = {n: OpenAI(base_url=server.start(), api_key="unused", max_retries=0) for n, server in servers.items()}
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+
+    def asker(client: Any) -> Callable[[int], object]:
+        def ask(n: int) -> object:
+            messages = [*_messages()[:-1], {"role": "user", "content": f"Question {n}: {QUESTION}"}]
+            return client.chat.completions.create(model=LOCAL_MODEL, messages=messages, max_tokens=48, temperature=0.7)
+
+        return ask
+
+    try:
+        for n in counts:
+            asker(clients[n])(0)  # warm
+        for round_ in range(rounds):
+            for n in counts if round_ % 2 == 0 else counts[::-1]:
+                rates[n].append(_rate(asker(clients[n]), requests, threads))
+    finally:
+        for n in counts:
+            clients[n].close()
+            servers[n].stop()
+    medians = {n: statistics.median(values) for n, values in rates.items()}
+    print(f"local llama.cpp server: {requests} requests (<= 48 tokens) from {threads} threads at once, {rounds} rounds")
+    for n, rate in medians.items():
+        print(f"  --parallel {n}   {rate:6.2f} answers/s")
+    print(f"  ratio {medians[DEFAULT_PARALLEL] / medians[1]:.2f}x")
+
+
+def _rate(ask: Callable[[int], object], requests: int, threads: int) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        list(pool.map(ask, range(requests)))
+        return requests / (time.perf_counter() - started)
 
 
 def throughputs(llm: Any, requests: int = 16, threads: int = 8) -> tuple[float, float]:
@@ -189,15 +214,6 @@ def throughputs(llm: Any, requests: int = 16, threads: int = 8) -> tuple[float, 
             list(pool.map(fn, range(requests)))
             rates.append(requests / (time.perf_counter() - started))
     return rates[0], rates[1]
-
-
-def _rate(ask: Callable[[], object], requests: int, threads: int) -> float:
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads) as pool:
-        started = time.perf_counter()
-        list(pool.map(lambda _: ask(), range(requests)))
-        return requests / (time.perf_counter() - started)
 
 
 def _messages() -> list[dict[str, str]]:
