@@ -15,7 +15,7 @@ from components.runinfo import RunInfo, current_run
 
 if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` needs the settings only
     from components.gateway.providers import Provider
-    from components.gateway.usage import CacheOutcome, Outcome
+    from components.gateway.usage import CacheOutcome, Outcome, UsageRecord
 
 log = logging.getLogger("dagwright.gateway")
 MASK = "***"
@@ -77,6 +77,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     """
 
     name = "llm.gateway"
+    kind = "LLM gateway"  # an LLM provider that also embeds and keeps usage records (usage.report needs one)
 
     def open(self) -> None:
         from components.gateway.breaker import CircuitBreaker
@@ -114,6 +115,10 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     def breakers(self) -> dict[str, dict[str, object]]:
         """Each provider's circuit: state (closed, open, half_open), consecutive failures, times opened."""
         return {name: p.breaker.snapshot() for name, p in self.providers.items()}
+
+    def usage_records(self, since: float = 0.0) -> list[UsageRecord]:
+        """The calls recorded since ``since`` (epoch seconds), oldest first, wherever the usage store keeps them."""
+        return self.usage.records(since)
 
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         reply = self.reply(messages, **options)
