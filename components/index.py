@@ -22,6 +22,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.gateway.breaker": (),
     "components.gateway.budgets": (),
     "components.gateway.cache": (),
+    "components.gateway.embeddings": (),
     "components.gateway.errors": (),
     "components.gateway.providers": (),
     "components.gateway.resource": (),

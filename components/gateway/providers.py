@@ -129,6 +129,16 @@ class Provider:
                 usage = _usage(chunk.usage)
         return "".join(parts), usage
 
+    def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], int]:
+        """One attempt: a vector per text, in their order, and the prompt tokens the endpoint reported (0: none)."""
+        assert self.client is not None  # ensure_open() came first
+        response = self.client.embeddings.create(model=model, input=texts)
+        vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise ValueError(f"{len(texts)} texts sent to provider '{self.name}', {len(vectors)} vectors back")
+        usage = getattr(response, "usage", None)
+        return vectors, int(getattr(usage, "prompt_tokens", 0) or 0)
+
 
 def _usage(usage: Any) -> dict[str, int]:
     if usage is None:

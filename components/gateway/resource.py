@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` n
 
 log = logging.getLogger("dagwright.gateway")
 MASK = "***"
+Attempt = Callable[["Provider", "Call"], Reply]  # one try at one provider: a chat completion or an embedding
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     cache: CacheOutcome = "off"
     ttft_ms: float | None = None  # streamed calls only
+    model: str = ""  # the model asked for, when not the provider's own (an embedding model)
 
     def first_token(self) -> None:
         self.ttft_ms = self.ms()
@@ -131,10 +135,27 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         cached = self._cached(call)
         if cached is not None:
             return cached
+        return self._routed(call, list(self.providers.values()), self._attempt)
+
+    def embed(
+        self, texts: list[str], *, model: str, route: list[str] | None = None, prompt: str = "embedding"
+    ) -> list[list[float]]:
+        """Vectors of ``texts`` from the embedding ``model`` at the providers of ``route`` (default: the
+        gateway's), with the retries, fallback, breakers, budgets and usage records of a chat call. Not cached
+        here: embedding models keep their own cache (components/embedcache.py)."""
+        from components.gateway.embeddings import embedding_attempt
+
+        call = Call([], {}, prompt, current_run(), model=model)
+        providers = [self.providers[name] for name in route or self.params.route]
+        attempt = functools.partial(embedding_attempt, self, texts=texts, model=model)
+        return self._routed(call, providers, attempt).vectors  # type: ignore[attr-defined]  # an Embedded reply
+
+    def _routed(self, call: Call, providers: list[Provider], attempt: Attempt) -> Reply:
+        """The first reply along ``providers``: each one's failures retried, then the next one's (fallback)."""
         failures: list[tuple[str, BaseException]] = []
-        for n, provider in enumerate(self.providers.values()):
+        for n, provider in enumerate(providers):
             try:
-                reply = self._via(provider, call)
+                reply = self._via(provider, call, attempt)
             except BudgetExceeded as exc:
                 self._record(call, "refused", provider, error=exc)
                 raise
@@ -156,14 +177,14 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         self._record(call, "error", None, error=error)
         return error
 
-    def _via(self, provider: Provider, call: Call) -> Reply:
+    def _via(self, provider: Provider, call: Call, attempt_at: Attempt) -> Reply:
         """Attempts at one provider: retryable failures are retried with backoff while its circuit allows."""
         spec, last = provider.spec, "circuit open"
         for attempt in range(spec.max_retries + 1):
             if not provider.breaker.allow():
                 raise _Skip(last if attempt else "circuit open")
             try:
-                return self._attempt(provider, call)
+                return attempt_at(provider, call)
             except GatewayError:  # the request's fault (too long, over budget), not the provider's
                 provider.breaker.abandon()
                 raise
@@ -300,7 +321,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
 
         record = UsageRecord(
             prompt=call.prompt,
-            model=provider.model if provider else "",
+            model=call.model or (provider.model if provider else ""),
             provider=provider.name if provider else "",
             outcome=outcome,
             cache=call.cache,

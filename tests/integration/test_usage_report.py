@@ -25,7 +25,8 @@ def run_usage_report(plan_of: Any, home: Path) -> tuple[Any, list[Any]]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     record_all(home, simulated_day(time.time()))
-    state = build_flow(plan_of(PIPELINES, "usage-report"))(return_state=True)
+    flow = build_flow(plan_of(PIPELINES, "usage-report"))
+    state = flow(out=str(home / "usage-report.json"), return_state=True)  # not in the working folder
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
