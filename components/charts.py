@@ -9,6 +9,7 @@ draws its own white background, so it reads the same on the UI's dark and light 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -23,7 +24,7 @@ class Series:
 
     name: str
     color: str
-    values: list[float]
+    values: Sequence[float]
 
 
 def bar_chart(title: str, labels: list[str], layers: list[Series], unit: str = "") -> str:
@@ -104,7 +105,7 @@ def markdown_image(alt: str, svg: str) -> str:
     return f"![{alt.replace(']', ')')}]({data_uri(svg)})"
 
 
-def sparkline(values: list[float]) -> str:
+def sparkline(values: Sequence[float]) -> str:
     """One character per value, ``▁`` for none to ``█`` for the largest (any value above none shows at least
     ``▂``): a chart a terminal shows."""
     top = max(values, default=0) or 1

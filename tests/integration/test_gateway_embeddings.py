@@ -68,9 +68,13 @@ def test_vectors_tokens_and_records_then_the_backup_answers_when_the_primary_die
         "backup": {"kind": "llama_cpp", "base_url": backup.url},
     }
     gateway = opened(
-        LlmGateway, state_dir=tmp_path, providers=providers, route=["primary", "backup"], backoff=0.05,
+        LlmGateway,
+        state_dir=tmp_path,
+        providers=providers,
+        route=["primary", "backup"],
+        backoff=0.05,
         breaker={"failures": 2, "cooldown": 60},
-    )  # fmt: skip
+    )
     embedder = through(gateway, tmp_path)
     try:
         with running(RunInfo(pipeline="rag-ingest", run_id="run-1", stage="embed")):
@@ -86,11 +90,17 @@ def test_vectors_tokens_and_records_then_the_backup_answers_when_the_primary_die
     finally:
         embedder.close()
         gateway.close()
-    counted = sum(len(httpx.post(f"{backup.url.removesuffix('/v1')}/tokenize", json={"content": t}).json()["tokens"])
-                  for t in TEXTS)  # fmt: skip
+    counted = sum(
+        len(httpx.post(f"{backup.url.removesuffix('/v1')}/tokenize", json={"content": t}).json()["tokens"])
+        for t in TEXTS
+    )
     assert (first.prompt, first.model, first.provider, first.outcome, first.fallback) == (
-        "embedding", LOCAL_MODEL, "primary", "ok", False
-    )  # fmt: skip
+        "embedding",
+        LOCAL_MODEL,
+        "primary",
+        "ok",
+        False,
+    )
     assert first.tokens_in == counted and first.tokens_out == 0 and first.latency_ms > 0
     assert (first.pipeline, first.run_id, first.stage) == ("rag-ingest", "run-1", "embed")
     assert (second.provider, second.outcome, second.fallback) == ("backup", "ok", True)
@@ -98,12 +108,19 @@ def test_vectors_tokens_and_records_then_the_backup_answers_when_the_primary_die
 
 def embeddings(*vectors: list[float], prompt_tokens: int = 7) -> dict:
     data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
-    return {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}  # fmt: skip
+    return {
+        "object": "list",
+        "data": data,
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
 
 
 def scripted_gateway(url: str, state: Path, **settings: Any) -> LlmGateway:
     provider = {"kind": "openai", "base_url": url, "model": "gpt-4o-mini", "api_key": KEY, "max_retries": 2}
-    return opened(LlmGateway, state_dir=state, providers={"hosted": provider}, route=["hosted"], backoff=0.05, **settings)  # fmt: skip
+    return opened(
+        LlmGateway, state_dir=state, providers={"hosted": provider}, route=["hosted"], backoff=0.05, **settings
+    )
 
 
 def test_retryable_failures_are_retried_honouring_retry_after_and_priced(tmp_path: Path) -> None:
