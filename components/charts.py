@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 30, 34  # margins: the y labels on the left, the x labels below
@@ -94,6 +93,11 @@ def _number(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:,.4f}".rstrip("0") if value < 1 else f"{value:,.2f}"
+
+
+def escape(text: str) -> str:
+    """``text`` safe in SVG text and attributes (not html.escape: html.entities costs 1 ms to import)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def data_uri(svg: str) -> str:

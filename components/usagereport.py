@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator
 
 from components.base import Component, ComponentParams, Presentable
-from components.charts import Series, bar_chart, markdown_image, sparkline
 from components.gateway.resource import LlmGateway
 from components.resources import Uses
 from components.sinks import write_json
@@ -102,6 +100,8 @@ class UsageReport(Presentable):
     series: list[Bucket] = field(default_factory=list)
 
     def present(self) -> str:
+        from components.charts import sparkline
+
         head = f"LLM usage {self._window()}"
         if not self.summary["calls"]:
             return f"{head}\n  no calls in the window"
@@ -138,6 +138,8 @@ class UsageReport(Presentable):
         return BUCKETS.get(self.bucket_seconds, f"{self.bucket_seconds} seconds")
 
     def _charts(self) -> list[str]:
+        from components.charts import Series, bar_chart, markdown_image
+
         labels = [_label(b.start, self.bucket_seconds) for b in self.series]
         calls = [
             Series("model", MODEL, [b.model for b in self.series]),
@@ -220,16 +222,15 @@ def _ms(value: float | None) -> str:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(at))
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M")
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
 
 
 def _label(at: float, width: int) -> str:
-    moment = datetime.fromtimestamp(at, UTC)
-    return moment.strftime("%m-%d" if width >= 86400 else "%H:%M")
+    return time.strftime("%m-%d" if width >= 86400 else "%H:%M", time.gmtime(at))
 
 
 class UsageReportParams(ComponentParams):

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -62,3 +64,14 @@ class LlamaServer:
                 self.process.kill()
                 self.process.wait(15)
         self.process = None
+
+
+@contextmanager
+def primary_and_backup(logs: Path) -> Iterator[tuple[LlamaServer, LlamaServer]]:
+    """Two servers for a fallback route, started; both stopped at the end, whichever a test killed."""
+    primary, backup = LlamaServer(logs / "primary.log"), LlamaServer(logs / "backup.log")
+    try:
+        yield primary.start(), backup.start()
+    finally:
+        primary.stop()
+        backup.stop()

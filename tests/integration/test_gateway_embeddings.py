@@ -23,7 +23,7 @@ from components.resources import Given, opened
 from components.runinfo import RunInfo, running
 from flows.cli.main import main
 from tests.helpers.chatserver import chat_server
-from tests.helpers.llmservers import LlamaServer
+from tests.helpers.llmservers import LlamaServer, primary_and_backup
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,8 @@ KEY = "sk-test-embeddings-0123456789"
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LlamaServer, LlamaServer]]:
-    logs = tmp_path_factory.mktemp("llama-embed")
-    primary, backup = LlamaServer(logs / "primary.log"), LlamaServer(logs / "backup.log")
-    try:
-        yield primary.start(), backup.start()
-    finally:
-        primary.stop()
-        backup.stop()
+    with primary_and_backup(tmp_path_factory.mktemp("llama-embed")) as servers:
+        yield servers
 
 
 def through(gateway: LlmGateway, state: Path, **settings: Any) -> OpenAIEmbedding:
