@@ -143,12 +143,13 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         """Vectors of ``texts`` from the embedding ``model`` at the providers of ``route`` (default: the
         gateway's), with the retries, fallback, breakers, budgets and usage records of a chat call. Not cached
         here: embedding models keep their own cache (components/embedcache.py)."""
-        from components.gateway.embeddings import embedding_attempt
+        from components.gateway.embeddings import Embedded, embedding_attempt
 
         call = Call([], {}, prompt, current_run(), model=model)
         providers = [self.providers[name] for name in route or self.params.route]
-        attempt = functools.partial(embedding_attempt, self, texts=texts, model=model)
-        return self._routed(call, providers, attempt).vectors  # type: ignore[attr-defined]  # an Embedded reply
+        reply = self._routed(call, providers, functools.partial(embedding_attempt, self, texts=texts, model=model))
+        assert isinstance(reply, Embedded)  # what embedding_attempt returns
+        return reply.vectors
 
     def _routed(self, call: Call, providers: list[Provider], attempt: Attempt) -> Reply:
         """The first reply along ``providers``: each one's failures retried, then the next one's (fallback)."""
