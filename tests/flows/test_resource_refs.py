@@ -92,9 +92,13 @@ def events() -> list[str]:
     return sys.modules["dagwright_project_components.linking"].EVENTS
 
 
-def test_a_named_resource_opens_first_is_shared_and_closes_after(project: Path) -> None:
+def test_a_named_resource_opens_first_is_shared_and_closes_after(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = plan_pipeline(load(project / "pipelines.yaml"), "p")
     assert sorted(plan.resources) == ["base", "linked"]  # the stage names only `linked`
+    assert main(["-f", str(project / "pipelines.yaml"), "resources"]) == 0
+    assert "  base    test.base    base             used by resource linked" in capsys.readouterr().out
     run_local(plan).raise_for_status()
     close_session()
     assert events()[-4:] == ["open base a", "open linked on a", "close linked", "close base"]
