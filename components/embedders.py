@@ -10,23 +10,28 @@ Vectors are L2-normalized and cached by model + text hash under the state direct
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.base import Component, ComponentParams, TokenWindowed
 from components.documents import Document
 from components.embedcache import EmbeddingCache, text_hash
+from components.gateway.resource import LlmGateway
 from components.models import MINILM_DIMS, MINILM_WINDOW, minilm_model, minilm_tokenizer
 from components.progress import report_progress
 from components.resources import Resource, Uses
 
 if TYPE_CHECKING:
     from openai import OpenAI
+
+
+log = logging.getLogger("dagwright.embedders")
 
 
 class EmbedderError(RuntimeError):
@@ -177,13 +182,38 @@ class OnnxEmbedding(EmbeddingModel[OnnxSettings]):
 
 class OpenAISettings(EmbeddingSettings):
     model: str = Field(description="Embedding model name at the endpoint.")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None means OpenAI's.")
-    api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
-    timeout: float = Field(60, gt=0)
+    llm: Annotated[str | None, Uses(LlmGateway)] = Field(
+        None, description="The `llm.gateway` resource to call through (its providers' endpoints and keys)."
+    )
+    route: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="With llm: the gateway's providers that serve `model`, in order; default: its route.",
+    )
+    prompt: str = Field("embedding", min_length=1, description="With llm: the prompt id of its usage records.")
+    base_url: str | None = Field(None, description="Deprecated (use llm): an endpoint called directly.")
+    api_key: str | None = Field(None, description="Deprecated (use llm): use ${env:NAME}, never a key in the YAML.")
+    timeout: float = Field(60, gt=0, description="Deprecated (use llm): seconds per direct call.")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OpenAISettings:
+        if self.llm is not None and (self.base_url is not None or self.api_key is not None):
+            raise ValueError(
+                "set llm (a gateway, whose providers hold base_url and api_key) or base_url and api_key, not both"
+            )
+        if self.route is not None and self.llm is None:
+            raise ValueError("route names providers of the gateway that llm names; set llm")
+        return self
 
 
 class OpenAIEmbedding(EmbeddingModel[OpenAISettings]):
-    """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, vLLM, llama.cpp).
+    """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, vLLM, llama.cpp), called through an
+    `llm.gateway` resource: its retries with backoff, fallback route, circuit breakers, token counts, budgets
+    and usage records (prompt `embedding`) apply, and its providers hold the endpoints and keys. The providers
+    of ``route`` must all serve ``model``: the vectors of another model would not compare.
+
+    The form without `llm` (`base_url`, `api_key`) calls the endpoint directly, outside the gateway; it still
+    works, is deprecated, and says so when it opens.
 
     Example:
 
@@ -191,17 +221,41 @@ class OpenAIEmbedding(EmbeddingModel[OpenAISettings]):
     resources:
       openai-small:
         uses: embedding.openai
-        with: {model: text-embedding-3-small, api_key: "${env:OPENAI_API_KEY}"}
+        # llm: an llm.gateway resource whose route reaches OpenAI; price the model in its `prices`
+        with: {llm: llm, model: text-embedding-3-small}
     ```
     """
 
     name = "embedding.openai"
-    client: OpenAI | None = None  # built by open()
+    client: OpenAI | None = None  # built by open(), in the deprecated direct form
+    gateway: LlmGateway | None = None  # built by open(), through `llm`
 
     def open(self) -> None:
+        super().open()
+        p = self.params
+        if p.llm is None:
+            self._open_direct()
+            return
+        gateway = self.context.resources.get(p.llm, LlmGateway)
+        outside = [n for n in p.route or [] if n not in gateway.params.route]
+        if outside:
+            raise EmbedderError(
+                f"route names {outside}, not in the route of gateway '{p.llm}' ({gateway.params.route}); "
+                "declare another llm.gateway for providers that only embed"
+            )
+        if gateway.params.budgets.daily_usd and p.model not in gateway.params.prices:
+            raise EmbedderError(f"gateway '{p.llm}' has a money budget but no price for {p.model} in its prices")
+        self.gateway = gateway
+
+    def _open_direct(self) -> None:
         from openai import OpenAI
 
-        super().open()
+        log.warning(
+            "%s with base_url calls its endpoint directly, without the gateway's retries, fallback, budgets and "
+            "usage records; this form is deprecated: declare the endpoint as a provider of an llm.gateway resource "
+            "and set llm",
+            self.name,
+        )
         p = self.params
         self.client = OpenAI(base_url=p.base_url, api_key=p.api_key or "unused", timeout=p.timeout)
 
@@ -210,16 +264,22 @@ class OpenAIEmbedding(EmbeddingModel[OpenAISettings]):
             self.client.close()
 
     def model_id(self) -> str:
+        if self.params.llm is not None:  # any provider of the route serves this model
+            return f"openai:gateway:{self.params.model}"
         return f"openai:{self.params.base_url or 'api.openai.com'}:{self.params.model}"
 
     def embed_texts(self, texts: list[str]) -> Any:
-        if self.client is None:
-            raise EmbedderError(f"{self.name}: embed_texts() before open()")
-        vectors = []
-        for start in range(0, len(texts), self.params.batch_size):
-            part = texts[start : start + self.params.batch_size]
-            response = self.client.embeddings.create(model=self.params.model, input=part)
-            vectors += [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        p = self.params
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), p.batch_size):
+            part = texts[start : start + p.batch_size]
+            if self.gateway is not None:
+                vectors += self.gateway.embed(part, model=p.model, route=p.route, prompt=p.prompt)
+            elif self.client is not None:
+                response = self.client.embeddings.create(model=p.model, input=part)
+                vectors += [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+            else:
+                raise EmbedderError(f"{self.name}: embed_texts() before open()")
         return vectors
 
 

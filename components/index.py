@@ -12,6 +12,7 @@ from __future__ import annotations
 
 BUILTINS: dict[str, tuple[str, ...]] = {
     "components.base": (),
+    "components.charts": (),
     "components.chunkers": ("chunker.sections", "chunker.tokens"),
     "components.docstats": (),
     "components.documents": (),
@@ -21,6 +22,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.gateway.breaker": (),
     "components.gateway.budgets": (),
     "components.gateway.cache": (),
+    "components.gateway.embeddings": (),
     "components.gateway.errors": (),
     "components.gateway.providers": (),
     "components.gateway.resource": (),
@@ -51,6 +53,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.stores.pgserver": (),
     "components.stores.pgvector": (),
     "components.tokens": (),
+    "components.usagereport": ("usage.report",),
 }
 
 RESOURCE_TYPES: dict[str, tuple[str, ...]] = {

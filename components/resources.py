@@ -21,20 +21,22 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from components.base import ComponentParams, P, params_model
+from components.base import ComponentParams, NoResources, P, params_model
 
 
 @dataclass(frozen=True)
 class ResourceContext:
     """Where a resource keeps its files: paths in settings are relative to the project root; caches, logs and
-    embedded servers live under the one state directory."""
+    embedded servers live under the one state directory. ``resources`` reaches the resources its settings name
+    (``llm: Annotated[str | None, Uses(LlmGateway)]``), opened on first use."""
 
     project_root: Path
     state_dir: Path
+    resources: ResourceProvider = field(default_factory=NoResources, compare=False)
 
     def path(self, value: str | os.PathLike[str]) -> Path:
         candidate = Path(value)
@@ -89,7 +91,8 @@ class ResourceProvider(Protocol):
 
 
 def uses_of(params_cls: type[ComponentParams]) -> dict[str, type[Resource[Any]]]:
-    """Param name -> the resource kind it names, from ``Annotated[str, Uses(Kind)]`` fields."""
+    """Param name -> the resource kind it names, from ``Annotated[str, Uses(Kind)]`` fields (of a component's
+    params, or of a resource's settings that names another resource)."""
     found: dict[str, type[Resource[Any]]] = {}
     for field_name, info in params_cls.model_fields.items():
         for marker in info.metadata:
@@ -102,12 +105,20 @@ def kind_name(kind: type[Any]) -> str:
     return str(getattr(kind, "kind", kind.__name__))
 
 
-def opened(cls: type[R], *, root: Path | None = None, state_dir: Path | None = None, **settings: Any) -> R:
+def opened(
+    cls: type[R],
+    *,
+    root: Path | None = None,
+    state_dir: Path | None = None,
+    resources: ResourceProvider | None = None,
+    **settings: Any,
+) -> R:
     """A resource opened outside any pipeline (a notebook, a benchmark, a test); the caller closes it.
     Paths are relative to ``root`` (default: the working folder); its state goes to ``state_dir`` (default:
-    ``root/.dagwright``)."""
+    ``root/.dagwright``); the resources its settings name come from ``resources`` (e.g. ``Given(llm=gateway)``)."""
     base = root or Path.cwd()
-    resource = cls(cls.Params(**settings), ResourceContext(base, state_dir or base / ".dagwright"))
+    context = ResourceContext(base, state_dir or base / ".dagwright", resources or NoResources())
+    resource = cls(cls.Params(**settings), context)
     resource.open()
     return resource
 

@@ -38,13 +38,17 @@ class JsonSink(Component[JsonSinkParams]):
     writes = True
 
     def run(self, data: Any) -> None:
-        target = Path(self.params.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(data, indent=self.params.indent, default=_to_json, ensure_ascii=False)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, target)
+        write_json(Path(self.params.path), data, self.params.indent)
+
+
+def write_json(target: Path, data: Any, indent: int | None = 2) -> None:
+    """``data`` as JSON in ``target``, atomically (a reader never sees a half-written file); parents are made."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=indent, default=_to_json, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    os.replace(tmp, target)
 
 
 def _to_json(value: Any) -> Any:

@@ -119,3 +119,13 @@ class Provider:
             return response.choices[0].message.content or "", usage_of(response.usage)
         chunks = self.client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
         return read_stream(chunks, first_token)
+
+    def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], int]:
+        """One attempt: a vector per text, in their order, and the prompt tokens the endpoint reported (0: none)."""
+        assert self.client is not None  # ensure_open() came first
+        response = self.client.embeddings.create(model=model, input=texts)
+        vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise ValueError(f"{len(texts)} texts sent to provider '{self.name}', {len(vectors)} vectors back")
+        usage = getattr(response, "usage", None)
+        return vectors, int(getattr(usage, "prompt_tokens", 0) or 0)

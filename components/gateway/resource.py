@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,8 +17,6 @@ from components.runinfo import RunInfo, current_run
 from components.tokens import StreamClosed, StreamInterrupted, wants_tokens
 
 if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` needs the settings only
-    from collections.abc import Callable
-
     from components.gateway.providers import Provider
     from components.gateway.usage import CacheOutcome, Outcome, UsageRecord
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` n
 
 log = logging.getLogger("dagwright.gateway")
 MASK = "***"
+Attempt = Callable[["Provider", "Call"], Reply]  # one try at one provider: a chat completion or an embedding
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     cache: CacheOutcome = "off"
     ttft_ms: float | None = None  # streamed calls only
+    model: str = ""  # the model asked for, when not the provider's own (an embedding model)
 
     def first_token(self) -> None:
         self.ttft_ms = self.ms()
@@ -82,6 +84,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     """
 
     name = "llm.gateway"
+    kind = "LLM gateway"  # an LLM provider that also embeds and keeps usage records (usage.report needs one)
 
     def open(self) -> None:
         from components.gateway.breaker import CircuitBreaker
@@ -126,6 +129,10 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         """Each provider's circuit: state (closed, open, half_open), consecutive failures, times opened."""
         return {name: p.breaker.snapshot() for name, p in self.providers.items()}
 
+    def usage_records(self, since: float = 0.0) -> list[UsageRecord]:
+        """The calls recorded since ``since`` (epoch seconds), oldest first, wherever the usage store keeps them."""
+        return self.usage.records(since)
+
     def chat(self, messages: list[dict[str, str]], **options: Any) -> tuple[str, dict[str, int]]:
         reply = self.reply(messages, **options)
         return reply.text, reply.usage
@@ -137,10 +144,28 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         cached = self._cached(call)
         if cached is not None:
             return cached
+        return self._routed(call, list(self.providers.values()), self._attempt)
+
+    def embed(
+        self, texts: list[str], *, model: str, route: list[str] | None = None, prompt: str = "embedding"
+    ) -> list[list[float]]:
+        """Vectors of ``texts`` from the embedding ``model`` at the providers of ``route`` (default: the
+        gateway's), with the retries, fallback, breakers, budgets and usage records of a chat call. Not cached
+        here: embedding models keep their own cache (components/embedcache.py)."""
+        from components.gateway.embeddings import Embedded, embedding_attempt
+
+        call = Call([], {}, prompt, current_run(), model=model)
+        providers = [self.providers[name] for name in route or self.params.route]
+        reply = self._routed(call, providers, functools.partial(embedding_attempt, self, texts=texts, model=model))
+        assert isinstance(reply, Embedded)  # what embedding_attempt returns
+        return reply.vectors
+
+    def _routed(self, call: Call, providers: list[Provider], attempt: Attempt) -> Reply:
+        """The first reply along ``providers``: each one's failures retried, then the next one's (fallback)."""
         failures: list[tuple[str, BaseException]] = []
-        for n, provider in enumerate(self.providers.values()):
+        for n, provider in enumerate(providers):
             try:
-                reply = self._via(provider, call)
+                reply = self._via(provider, call, attempt)
             except (BudgetExceeded, StreamInterrupted, StreamClosed) as exc:
                 self._record(call, _ended(exc), provider, error=exc)
                 raise
@@ -162,14 +187,14 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         self._record(call, "error", None, error=error)
         return error
 
-    def _via(self, provider: Provider, call: Call) -> Reply:
+    def _via(self, provider: Provider, call: Call, attempt_at: Attempt) -> Reply:
         """Attempts at one provider: retryable failures are retried with backoff while its circuit allows."""
         spec, last = provider.spec, "circuit open"
         for attempt in range(spec.max_retries + 1):
             if not provider.breaker.allow():
                 raise _Skip(last if attempt else "circuit open")
             try:
-                return self._attempt(provider, call)
+                return attempt_at(provider, call)
             except (GatewayError, StreamClosed):  # the request's fault (too long, over budget, gone)
                 provider.breaker.abandon()
                 raise
@@ -309,7 +334,7 @@ class LlmGateway(LlmProvider[GatewaySettings]):
 
         record = UsageRecord(
             prompt=call.prompt,
-            model=provider.model if provider else "",
+            model=call.model or (provider.model if provider else ""),
             provider=provider.name if provider else "",
             outcome=outcome,
             cache=call.cache,

@@ -251,7 +251,11 @@ def cmd_resources(args: argparse.Namespace) -> int:
         return 0
     plans = plan_project(project, registry)
     declared, _, _ = plan_resources(project, registry, Locator(project.display, project.positions))
-    print(resources_table(plans, {n: (r.uses, r.kind) for n, r in declared.items()}, project.profile))
+    named_by: dict[str, list[str]] = {}
+    for name, planned in declared.items():
+        for needed in planned.needs:
+            named_by.setdefault(needed, []).append(name)
+    print(resources_table(plans, {n: (r.uses, r.kind) for n, r in declared.items()}, project.profile, named_by))
     return 0
 
 

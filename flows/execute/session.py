@@ -68,7 +68,8 @@ class Session:
             with self._lock:
                 if identity in self._open:
                     return self._open[identity]
-            resource = planned.type(settings, ResourceContext(root, state_dir(root)))
+            context = ResourceContext(root, state_dir(root), Needed(self, planned, root))
+            resource = planned.type(settings, context)
             _open(resource, planned)
             with self._lock:
                 self._open[identity] = resource
@@ -138,10 +139,34 @@ def secret_values(planned: PlannedResource, settings: ComponentParams) -> list[s
 
 def resolve_resource(planned: PlannedResource) -> tuple[str, ComponentParams]:
     """Its identity and settings for this process: `${env:...}` read now. The identity hashes the resolved
-    settings, so a secret enters it only hashed, and a changed secret or setting is another resource."""
+    settings, so a secret enters it only hashed, and a changed secret or setting is another resource; so is one
+    whose named resources changed."""
     settings = resolve_params(planned.type.Params, planned.with_, {}, where=f"resource '{planned.name}'")
-    text = json.dumps([planned.uses, planned.type.version, settings.model_dump(mode="json")], sort_keys=True)
+    parts: list[Any] = [planned.uses, planned.type.version, settings.model_dump(mode="json")]
+    if planned.needs:  # only then, so the identities (and cache keys) of the others stay as they were
+        parts.append({name: resolve_resource(needed)[0] for name, needed in planned.needs.items()})
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest(), settings
+
+
+class Needed:
+    """The resources a resource's settings name, as it reaches them from ``open()``: opened by the session
+    on first use, shared like any other, and closed after it (the session closes the newest first)."""
+
+    def __init__(self, session: Session, planned: PlannedResource, root: Path) -> None:
+        self.session, self.planned, self.root = session, planned, root
+
+    def get(self, name: str, kind: type[R]) -> R:
+        needed = self.planned.needs.get(name)
+        if needed is None:  # the planner links every name the settings give; this guards resources built by hand
+            raise ResourceError(f"resource '{self.planned.name}' names no resource '{name}' in its settings")
+        resource = self.session.resource(needed, self.root)
+        if not isinstance(resource, kind):
+            raise ResourceError(f"resource '{name}' is a {needed.uses}, not a {kind.__name__}")
+        return resource
+
+    def identity(self, name: str) -> str:
+        return resolve_resource(self.planned.needs[name])[0]
 
 
 class Provider:

@@ -22,7 +22,7 @@ from flows.language.spec import Pipeline, Policies, effective_policies
 from flows.plan.checks import Check
 from flows.plan.passes import PASSES, Pass, PlanningContext
 from flows.plan.registry import Registry, discover
-from flows.plan.resources import PlannedResource, plan_resources
+from flows.plan.resources import PlannedResource, plan_resources, with_needs
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _plan_one(ctx: PlanningContext, passes: Sequence[Pass]) -> tuple[Plan | None
     if ctx.problems or ctx.order is None:
         return None, ctx.problems
     stages = tuple(_planned_stage(ctx, sid) for sid in ctx.order)
-    used = {name for s in stages for _, name in s.resources}
+    used = with_needs({name for s in stages for _, name in s.resources}, ctx.resources)
     resources = {n: r for n, r in ctx.resources.items() if n in used}
     project = ctx.project
     plan = Plan(

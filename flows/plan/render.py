@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flows.language.refs import ParamRef, StageRef
 from flows.plan.planner import Plan, PlannedStage
 
@@ -70,13 +72,21 @@ def _resource_node(name: str) -> str:
     return "r_" + name.replace("-", "_")
 
 
-def resources_table(plans: dict[str, Plan], declared: dict[str, tuple[str, str]], profile: str | None) -> str:
-    """`dagwright resources`: each declared resource, its type and kind, and the stages that use it."""
+def resources_table(
+    plans: dict[str, Plan],
+    declared: dict[str, tuple[str, str]],
+    profile: str | None,
+    named_by: Mapping[str, list[str]] | None = None,
+) -> str:
+    """`dagwright resources`: each declared resource, its type and kind, and the stages (and the resources, in
+    ``named_by``) that use it."""
     users: dict[str, list[str]] = {name: [] for name in declared}
     for plan in plans.values():
         for s in plan.stages:
             for _, name in s.resources:
                 users.setdefault(name, []).append(f"{plan.name}.{s.id}")
+    for name, namers in (named_by or {}).items():
+        users.setdefault(name, []).extend(f"resource {n}" for n in namers)
     if not declared:
         return "no resources declared (add a `resources:` section to pipelines.yaml)"
     width = max(len(n) for n in declared)

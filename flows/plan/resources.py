@@ -8,7 +8,7 @@ opens, never shown) but not `${params.NAME}`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.base import Component, ComponentParams
@@ -29,6 +29,7 @@ class PlannedResource:
     with_: Mapping[str, Any]  # as written: `${env:...}` is read when the resource opens
     settings: ComponentParams | None  # checked at plan time, env-dependent fields still as their placeholder
     where: tuple[Any, ...]  # its YAML path, for messages
+    needs: Mapping[str, PlannedResource] = field(default_factory=dict)  # the resources its settings name
 
     @property
     def kind(self) -> str:
@@ -50,7 +51,65 @@ def plan_resources(project: Project, registry: Registry, locator: Locator) -> tu
             planned = _plan_one(name, spec, where, registry, locator, problems)
             if planned is not None:
                 every[profile][name] = planned
+        every[profile] = link_resources(every[profile], locator, problems)
     return every[project.profile], every, sorted(set(problems))
+
+
+def link_resources(resolved: Resolved, locator: Locator, problems: list[Problem]) -> Resolved:
+    """``resolved`` with each resource's ``needs``: the resources its settings name (an `embedding.openai` that
+    calls through an `llm.gateway`), of one profile. A name that is not declared, of the wrong kind, or that
+    leads back to the resource itself is a problem at that setting."""
+    linked: Resolved = {}
+
+    def link(name: str, path: tuple[str, ...]) -> PlannedResource:
+        if name not in linked:
+            planned, needs = resolved[name], {}
+            for param, kind in uses_of(planned.type.Params).items():
+                target = planned.with_.get(param, planned.type.Params.model_fields[param].default)
+                if target is None:  # an optional reference, not set
+                    continue
+                at = (*planned.where, "with", param)
+                problem = _reference_problem(param, target, kind, resolved, (*path, name))
+                if problem is not None:
+                    problems.append(locator.problem(at, problem))
+                else:
+                    needs[target] = link(target, (*path, name))
+            linked[name] = replace(planned, needs=needs)
+        return linked[name]
+
+    for name in resolved:
+        link(name, ())
+    return linked
+
+
+def _reference_problem(
+    param: str, target: Any, kind: type[Resource], resolved: Resolved, path: tuple[str, ...]
+) -> str | None:
+    wanted = kind_name(kind)
+    fitting = [n for n, r in resolved.items() if issubclass(r.type, kind) and n not in path]
+    if not isinstance(target, str) or "${" in target:
+        return f"'{param}' names {a(wanted)} declared under `resources:`; got {target!r}"
+    if target in path:
+        return f"'{param}' names '{target}', which leads back to this resource: {' -> '.join([*path, target])}"
+    found = resolved.get(target)
+    if found is None:
+        hint = did_you_mean(target, resolved)
+        return f"unknown resource '{target}'{hint} for '{param}', which needs {a(wanted)}; {_listing(wanted, fitting)}"
+    if not issubclass(found.type, kind):
+        is_what = f"{a(found.uses)} ({found.kind})"
+        return f"resource '{target}' is {is_what}, but '{param}' needs {a(wanted)}; {_listing(wanted, fitting)}"
+    return None
+
+
+def with_needs(names: set[str], resources: Mapping[str, PlannedResource]) -> set[str]:
+    """``names`` and every resource they need, directly or not."""
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found and name in resources:
+            found.add(name)
+            todo += list(resources[name].needs)
+    return found
 
 
 def _plan_one(

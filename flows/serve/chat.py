@@ -121,11 +121,11 @@ def for_request(plan: Plan, body: ChatRequest) -> Plan:
     given = {n: v for n, v in given.items() if n not in plan.pipeline.params}
     if not given:
         return plan
-    stages = tuple(_told(stage, given, plan) for stage in plan.stages)
+    stages = tuple(_generator_told(stage, given, plan) for stage in plan.stages)
     return dataclasses.replace(plan, stages=stages)
 
 
-def _told(stage: PlannedStage, given: dict[str, Any], plan: Plan) -> PlannedStage:
+def _generator_told(stage: PlannedStage, given: dict[str, Any], plan: Plan) -> PlannedStage:
     from components.generators import LlmProvider
 
     fields = stage.component.Params.model_fields

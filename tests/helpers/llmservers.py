@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,14 @@ class LlamaServer:
         """llama.cpp's /slots: each slot's `is_processing` and the id of its last task (`id_task`)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/slots", timeout=5) as response:
             return list(json.load(response))
+
+
+@contextmanager
+def primary_and_backup(logs: Path) -> Iterator[tuple[LlamaServer, LlamaServer]]:
+    """Two servers for a fallback route, started; both stopped at the end, whichever a test killed."""
+    primary, backup = LlamaServer(logs / "primary.log"), LlamaServer(logs / "backup.log")
+    try:
+        yield primary.start(), backup.start()
+    finally:
+        primary.stop()
+        backup.stop()

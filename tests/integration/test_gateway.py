@@ -19,7 +19,7 @@ from components.llmserver import LOCAL_MODEL
 from components.resources import opened
 from components.runinfo import RunInfo, running
 from tests.conftest import REPO
-from tests.helpers.llmservers import LlamaServer
+from tests.helpers.llmservers import LlamaServer, primary_and_backup
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +29,8 @@ PROMPT = "colours@1"
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LlamaServer, LlamaServer]]:
-    logs = tmp_path_factory.mktemp("llama")
-    primary, backup = LlamaServer(logs / "primary.log"), LlamaServer(logs / "backup.log")
-    try:
-        yield primary.start(), backup.start()
-    finally:
-        primary.stop()
-        backup.stop()
+    with primary_and_backup(tmp_path_factory.mktemp("llama")) as servers:
+        yield servers
 
 
 def gateway(state: Path, **settings: Any) -> LlmGateway:

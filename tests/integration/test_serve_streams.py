@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.helpers.llmservers import LlamaServer, free_port
+from tests.helpers.llmservers import LlamaServer, free_port, primary_and_backup
 from tests.helpers.processes import interrupt_group, wait_ready
 from tests.helpers.servefns import grounded
 
@@ -96,31 +96,23 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("streams")
-    primary, backup = LlamaServer(root / "primary.log"), LlamaServer(root / "backup.log")
-    project = root / "project"
-    project.mkdir()
+    project, port, log = root / "project", free_port(), root / "serve.log"
     shutil.copytree(REPO / "prompts", project / "prompts")
-    port = free_port()
     env = {**os.environ, "DAGWRIGHT_API_KEYS": f"acme:{KEY}", "DAGWRIGHT_HOME": str(project / ".dagwright")}
     env["PYTHONPATH"] = str(REPO)  # the pipelines call tests.helpers
     command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "serve", "--port", str(port)]
-    log = root / "serve.log"
-    process = None
-    try:
-        primary.start(), backup.start()
+    with primary_and_backup(root) as (primary, backup):
         (project / "pipelines.yaml").write_text(PROJECT % {"primary": primary.url, "backup": backup.url})
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process, log)
-        yield Served(url, project / ".dagwright", log, primary, backup)
-    finally:
-        if process is not None:
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url, process, log)
+            yield Served(url, project / ".dagwright", log, primary, backup)
+        finally:
             interrupt_group(process, timeout=60)
-        primary.stop()
-        backup.stop()
     assert "Traceback" not in log.read_text()
 
 

@@ -1,0 +1,28 @@
+"""The usage report's artifact page in a real browser: the Prefect UI draws its charts (markdown images with
+`data:` SVG; it strips inline <svg>). The screenshot is docs/ui/09-usage-report-artifact.png's source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.browser.conftest import shot
+from tests.integration.test_usage_report import KEY, run_usage_report
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def test_the_artifact_page_draws_the_charts(prefect_api: str, plan_of: Any, isolated_home: Path, page: Any) -> None:
+    _, artifacts = run_usage_report(plan_of, isolated_home)
+    report = next(a for a in artifacts if a.key == KEY)
+    page.set_viewport_size({"width": 1300, "height": 2300})  # the page scrolls inside its own frame
+    page.goto(f"{prefect_api.removesuffix('/api')}/artifacts/artifact/{report.id}")
+    page.get_by_role("heading", name="Calls per hour").wait_for()
+    charts = page.locator("img[src^='data:image/svg+xml']")
+    charts.last.wait_for()
+    drawn = charts.evaluate_all("imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth])")
+    shot(page, "09-usage-report-artifact")
+    assert drawn == [["Calls per hour", 720], ["Cost per hour", 720]]  # loaded and decoded, at their own width
+    assert page.get_by_role("cell", name="gpt-4o-mini").is_visible()
