@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/peer.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/semantic_cache.py
+	$(BIN)/python bench/gateway_backends.py
 
 up: setup
 	$(BIN)/dagwright up

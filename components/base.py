@@ -209,6 +209,17 @@ class FilesChecked(Protocol[P_contra]):
 
 
 @runtime_checkable
+class PipelinesNamed(Protocol[P_contra]):
+    """A resource whose settings name pipelines of its file (a budget per pipeline), checked when the file is
+    validated: a misspelt name would otherwise never match a run. Declared by subclassing."""
+
+    @classmethod
+    def named_pipelines(cls, settings: P_contra) -> list[tuple[tuple[str, ...], str]]:
+        """(YAML path under `with`, name) of each pipeline the settings name."""
+        ...
+
+
+@runtime_checkable
 class Presentable(Protocol):
     """An output value that says how it is shown; the engine calls these instead of guessing from field names.
     Values that are not Presentable are shown as a short repr.

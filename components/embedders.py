@@ -243,7 +243,7 @@ class OpenAIEmbedding(EmbeddingModel[OpenAISettings]):
                 f"route names {outside}, not in the route of gateway '{p.llm}' ({gateway.params.route}); "
                 "declare another llm.gateway for providers that only embed"
             )
-        if gateway.params.budgets.daily_usd and p.model not in gateway.params.prices:
+        if gateway.params.budgets.any_money() and p.model not in gateway.params.prices:
             raise EmbedderError(f"gateway '{p.llm}' has a money budget but no price for {p.model} in its prices")
         self.gateway = gateway
 

@@ -162,10 +162,10 @@ class UsageReport(Presentable):
 def _totals_markdown(s: dict[str, Any]) -> list[str]:
     lat, ttft = s["latency_ms"], s["ttft_ms"]
     return [
-        "| Calls | OK | Errors | Refused | Tokens in | Tokens out | Cost |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {s['calls']:,} | {s['ok']:,} | {s['errors']:,} | {s['refused']:,} | {s['tokens_in']:,} | "
-        f"{s['tokens_out']:,} | ${s['cost_usd']:.4f} |",
+        "| Calls | OK | Errors | Refused | Cancelled | Tokens in | Tokens out | Cost |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {s['calls']:,} | {s['ok']:,} | {s['errors']:,} | {s['refused']:,} | {s['cancelled']:,} | "
+        f"{s['tokens_in']:,} | {s['tokens_out']:,} | ${s['cost_usd']:.4f} |",
         "",
         "| Cache hit rate | Error rate | Fallback rate |",
         "|---:|---:|---:|",
@@ -181,13 +181,19 @@ def _totals_markdown(s: dict[str, Any]) -> list[str]:
 
 def _groups_markdown(s: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for title, key in (("prompt", "by_prompt"), ("model", "by_model"), ("pipeline", "by_pipeline")):
+    for title, key in groupings(s):
         lines += ["", f"## By {title}", "", f"| {title.capitalize()} | Calls | Tokens in | Tokens out | Cost |"]
         lines.append("|---|---:|---:|---:|---:|")
         for name, g in s[key].items():
             cells = f"{g['calls']:,} | {g['tokens_in']:,} | {g['tokens_out']:,} | ${g['cost_usd']:.4f}"
             lines.append(f"| {name.replace('|', '/')} | {cells} |")
     return lines
+
+
+def groupings(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, key) of each grouping in the summary: prompt, model, pipeline, and those asked for (`--by`)."""
+    titles = {"key": "API key id", "org": "organisation"}
+    return [(titles.get(key[3:], key[3:]), key) for key in summary if key.startswith("by_")]
 
 
 def render_text(summary: dict[str, Any], head: str) -> str:
@@ -197,14 +203,15 @@ def render_text(summary: dict[str, Any], head: str) -> str:
     lat = summary["latency_ms"]
     lines = [
         head,
-        f"  calls {summary['calls']}: {summary['ok']} ok, {summary['errors']} errors, {summary['refused']} refused",
+        f"  calls {summary['calls']}: {summary['ok']} ok, {summary['errors']} errors, {summary['refused']} refused, "
+        f"{summary['cancelled']} cancelled",
         f"  tokens {summary['tokens_in']:,} in, {summary['tokens_out']:,} out; cost ${summary['cost_usd']:.4f}",
         f"  cache hit rate {_pct(summary['cache_hit_rate'])}; error rate {_pct(summary['error_rate'])}; "
         f"fallback rate {_pct(summary['fallback_rate'])}",
         f"  latency of model calls: p50 {_ms(lat['p50'])}, p95 {_ms(lat['p95'])}; time to first token "
         f"(streamed): p50 {_ms(summary['ttft_ms']['p50'])}, p95 {_ms(summary['ttft_ms']['p95'])}",
     ]
-    for title, key in (("prompt", "by_prompt"), ("model", "by_model"), ("pipeline", "by_pipeline")):
+    for title, key in groupings(summary):
         lines += ["", f"  by {title:<30} {'calls':>6} {'tokens in':>10} {'tokens out':>10} {'cost':>10}"]
         for name, g in summary[key].items():
             lines.append(

@@ -37,15 +37,15 @@ def embedding_attempt(gateway: LlmGateway, provider: Provider, call: Call, *, te
             f"of {model} at provider '{provider.name}'"
         )
     price = gateway.params.price(model)
-    held = gateway.ledger.reserve(call.run.pipeline, sum(counts), price.cost(sum(counts), 0))
+    held = gateway.reserve(call, sum(counts), price.cost(sum(counts), 0))
     try:
         vectors, reported = provider.embed(texts, model)
     except BaseException:
-        gateway.ledger.release(held)
+        gateway.release(held)
         raise
     used = reported or sum(counts)  # an endpoint that reports none: our own count
     cost = price.cost(used, 0)
-    gateway.ledger.settle(held, used, cost)
+    gateway.settle(held, used, cost)
     provider.breaker.success()
     usage = {"prompt_tokens": used, "completion_tokens": 0}
     return Embedded("", usage, model, "model", provider.name, cost, vectors=vectors)

@@ -17,5 +17,10 @@ class BudgetExceeded(GatewayError, PermanentError):
     """A pipeline's daily budget cannot cover the call's maximum cost; retrying today refuses again."""
 
 
+class BudgetUnavailable(GatewayError):
+    """Budgets apply but their ledger cannot be reached (its database is down): the call is not made, since
+    nothing would stop it from overspending."""
+
+
 class ProvidersFailed(GatewayError):
     """Every provider of the route failed or was skipped (circuit open); the message says why, one each."""

@@ -5,14 +5,22 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from components.base import PipelinesNamed
 from components.gateway import retry
-from components.gateway.errors import BudgetExceeded, ContextWindowExceeded, GatewayError, ProvidersFailed
-from components.gateway.settings import MAX_TEMPERATURE, GatewaySettings
+from components.gateway.errors import (
+    BudgetExceeded,
+    BudgetUnavailable,
+    ContextWindowExceeded,
+    GatewayError,
+    ProvidersFailed,
+)
+from components.gateway.settings import ANY, MAX_TEMPERATURE, BudgetSettings, GatewaySettings
 from components.generators import LlmProvider, Reply
+from components.masking import Secrets
 from components.runinfo import RunInfo, current_run
 from components.tokens import StreamClosed, StreamInterrupted, wants_tokens
 
@@ -23,7 +31,7 @@ if TYPE_CHECKING:  # the machinery is imported by open(): `dagwright validate` n
     Observer = Callable[[UsageRecord], None]
 
 log = logging.getLogger("dagwright.gateway")
-MASK = "***"
+CACHE_RETRY_SECONDS = 5.0
 Attempt = Callable[["Provider", "Call"], Reply]  # one try at one provider: a chat completion or an embedding
 
 
@@ -54,11 +62,12 @@ class _Skip(Exception):
     """A provider gave up on this call; the gateway goes on to the next (message: why)."""
 
 
-class LlmGateway(LlmProvider[GatewaySettings]):
+class LlmGateway(LlmProvider[GatewaySettings], PipelinesNamed[GatewaySettings]):
     """One boundary for every model call: exact and semantic caches (semantic.py), offline token counts and
-    context-window checks, daily budgets per pipeline, retries with jittered backoff, a fallback route with a
-    circuit breaker per provider, and a usage record of every call in `.dagwright/usage.sqlite` (`dagwright
-    usage` sums them up).
+    context-window checks, daily budgets per pipeline, endpoint, API key and organisation, retries with jittered
+    backoff, a fallback route with a circuit breaker per provider, and a usage record of every call (`dagwright
+    usage` sums them up). Caches live in SQLite under the state directory, or in Redis (`redis_url`); records
+    and budgets in SQLite too, or in PostgreSQL (`usage_dsn`): backends.py.
 
     Example:
 
@@ -78,39 +87,55 @@ class LlmGateway(LlmProvider[GatewaySettings]):
           prices:
             smollm2-135m-instruct: {input_per_1k: 0.0, output_per_1k: 0.0}
             gpt-4o-mini: {input_per_1k: 0.00015, output_per_1k: 0.0006}
-          budgets: {daily_usd: {rag-query: 5.0}, daily_tokens: {rag-query: 2000000}}
-          cache: {exact: true, semantic: {threshold: 0.95}}
+          budgets:
+            daily_usd: {rag-query: 5.0}
+            daily_tokens: {rag-query: 2000000}
+            per_key: {daily_tokens: {"*": 200000}}
+          cache: {exact: true, semantic: {threshold: 0.95}, ttl: 7d}
+          redis_url: "${env:DAGWRIGHT_REDIS_URL}"
+          usage_dsn: "${env:DAGWRIGHT_USAGE_DSN}"
     ```
     """
 
     name = "llm.gateway"
     kind = "LLM gateway"  # an LLM provider that also embeds and keeps usage records (usage.report needs one)
 
+    @classmethod
+    def named_pipelines(cls, settings: GatewaySettings) -> list[tuple[tuple[str, ...], str]]:
+        budgets = settings.budgets
+        if not isinstance(budgets, BudgetSettings):  # given with ${env:...}: read per run
+            return []
+        return [
+            (("budgets", unit, name), name)
+            for unit, limits in (("daily_usd", budgets.daily_usd), ("daily_tokens", budgets.daily_tokens))
+            for name in limits
+            if name != ANY
+        ]
+
     def open(self) -> None:
+        from components.gateway.backends import open_caches, open_records
         from components.gateway.breaker import CircuitBreaker
-        from components.gateway.budgets import BudgetLedger
-        from components.gateway.cache import ExactCache
         from components.gateway.providers import Provider
-        from components.gateway.semantic import QuestionEmbedder, SemanticCache
-        from components.gateway.usage import UsageStore
+        from components.gateway.semantic import QuestionEmbedder
 
         p, state = self.params, self.context.state_dir
         p.check()
+        # API keys, the Redis URL and the DSN are masked in whatever the gateway writes or raises, the usage
+        # records included (the engine scrubs what leaves a stage, but these records are written here, below it).
+        self.secrets = Secrets.of(
+            [s.api_key for s in p.providers.values() if s.api_key] + [p.redis_url or "", p.usage_dsn or ""]
+        )
         self.providers = {
             name: Provider(name, p.providers[name], CircuitBreaker(p.breaker.failures, p.breaker.cooldown), state)
             for name in p.route
         }
-        self.ledger = BudgetLedger(state / "budgets.sqlite", p.budgets)
-        self.cache = ExactCache(state / "llm-cache.sqlite") if p.cache.exact else None
-        semantic = p.cache.semantic
-        self.semantic = (
-            SemanticCache(state / "llm-semantic.sqlite", semantic.threshold, guard=semantic.guard) if semantic else None
-        )
+        caches = open_caches(p, state)
+        self.cache, self.semantic, self.cache_errors = caches.exact, caches.semantic, caches.errors
+        # A cache that failed (Redis down) is skipped for a few seconds rather than waited on by every call.
+        self.cache_breaker = CircuitBreaker(1, CACHE_RETRY_SECONDS)
         self.embedder = QuestionEmbedder()
-        self.usage = UsageStore(state / "usage.sqlite")
-        # API keys are masked in whatever the gateway writes or raises, the usage records included (the engine
-        # scrubs what leaves a stage, but these records are written here, below it).
-        self.keys = sorted({s.api_key for s in p.providers.values() if s.api_key and len(s.api_key) >= 4}, key=len)
+        self.records = open_records(p, state)
+        self.usage, self.ledger = self.records.usage, self.records.ledger
         self.observers: list[Observer] = []
 
     def observe(self, observer: Observer) -> None:
@@ -121,6 +146,15 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     def close(self) -> None:
         for provider in getattr(self, "providers", {}).values():
             provider.close()
+        if hasattr(self, "records"):
+            self.records.close()
+
+    def usage_summary(self, since: float = 0.0, by: Iterable[str] = ()) -> dict[str, Any]:
+        """`dagwright usage`'s summary (usage.summarize) of the calls recorded since ``since`` (a Unix time), from
+        the configured store; ``by`` adds groupings by endpoint, key or org."""
+        from components.gateway.usage import summarize
+
+        return summarize(self.usage_records(since), by)
 
     def model_name(self) -> str:
         return self.providers[self.params.route[0]].model
@@ -168,6 +202,9 @@ class LlmGateway(LlmProvider[GatewaySettings]):
                 reply = self._via(provider, call, attempt)
             except (BudgetExceeded, StreamInterrupted, StreamClosed) as exc:
                 self._record(call, _ended(exc), provider, error=exc)
+                raise
+            except BudgetUnavailable as exc:
+                self._record(call, "error", provider, error=exc)
                 raise
             except (_Skip, ContextWindowExceeded) as exc:
                 failures.append((provider.name, exc))
@@ -224,19 +261,42 @@ class LlmGateway(LlmProvider[GatewaySettings]):
                 f"{provider.model} at provider '{provider.name}'"
             )
         price = self.params.price(provider.model)
-        held = self.ledger.reserve(call.run.pipeline, prompt_tokens + max_out, price.cost(prompt_tokens, max_out))
+        held = self.reserve(call, prompt_tokens + max_out, price.cost(prompt_tokens, max_out))
         try:
             text, usage = provider.chat(call.messages, call.options, call.first_token)
         except BaseException:
             if call.ttft_ms is None:  # nothing generated; a reply cut short was paid for: its reservation stays
-                self.ledger.release(held)
+                self.release(held)
             raise
         if not usage:  # an endpoint that reports none: our own counts
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": provider.count_text(text)}
         cost = price.cost(usage["prompt_tokens"], usage["completion_tokens"])
-        self.ledger.settle(held, usage["prompt_tokens"] + usage["completion_tokens"], cost)
+        self.settle(held, usage["prompt_tokens"] + usage["completion_tokens"], cost)
         provider.breaker.success()
         return Reply(text, usage, provider.model, "model", provider.name, cost)
+
+    # The budget steps of one attempt, chat (above) or embedding (embeddings.py): reserve the most it may cost,
+    # then settle the real cost, or release the reservation if the attempt failed.
+
+    def reserve(self, call: Call, tokens: int, usd: float) -> str | None:
+        try:
+            return self.ledger.reserve(call.run, tokens, usd)
+        except self.records.errors as exc:  # no ledger, no proof of room: refused rather than spent unchecked
+            reason = self.mask(f"{type(exc).__name__}: {exc}")
+            raise BudgetUnavailable(f"the budget ledger cannot be reached ({reason}); the call was not made") from None
+
+    def settle(self, held: str | None, tokens: int, usd: float) -> None:
+        self._ledger("settle", held, tokens, usd)
+
+    def release(self, held: str | None) -> None:
+        self._ledger("release", held)
+
+    def _ledger(self, action: str, *args: Any) -> None:
+        # A ledger that fails after the reservation keeps it counted in full: the budget errs on spending less.
+        try:
+            getattr(self.ledger, action)(*args)
+        except self.records.errors as exc:
+            log.warning("budget reservation not %sd (%s)", action, self.mask(f"{type(exc).__name__}: {exc}"))
 
     def _cacheable(self, call: Call) -> bool:
         return self.cache is not None and call.options.get("temperature") == 0
@@ -265,23 +325,32 @@ class LlmGateway(LlmProvider[GatewaySettings]):
     def _cached(self, call: Call) -> Reply | None:
         """A stored reply of any routed model, in route order, exact before semantic; None on a miss (or a cache
         that fails: a cache only saves time, it never fails a call)."""
-        import sqlite3  # here, not at the top: `dagwright validate` imports this module to check settings
-
-        from components.models import ModelFileError
-
-        if self._cacheable(call) or self._semantic_on(call):
-            call.cache = "miss"
+        if not (self._cacheable(call) or self._semantic_on(call)):
+            return None
+        call.cache = "miss"
+        if not self.cache_breaker.allow():  # failed a moment ago: not waited on again yet
+            return None
         try:
             found = self._exact_hit(call) or self._semantic_hit(call)
-        except (sqlite3.Error, ModelFileError) as exc:
-            log.warning("LLM cache unusable (%s); calling the model", exc)
+        except self.cache_errors as exc:
+            self._cache_failed("unusable", exc)
             return None
+        self.cache_breaker.success()
         if found is not None:
             provider, reply = found
             call.cache = "exact" if reply.served_by == "exact_cache" else "semantic"
             self._record(call, "ok", provider, reply=reply)
             return reply
         return None
+
+    def _cache_failed(self, what: str, exc: BaseException) -> None:
+        self.cache_breaker.failure()
+        log.warning(
+            "LLM cache %s (%s); calling the model, and skipping the cache for %.0f s",
+            what,
+            self.mask(f"{type(exc).__name__}: {exc}"),
+            CACHE_RETRY_SECONDS,
+        )
 
     def _exact_hit(self, call: Call) -> tuple[Provider, Reply] | None:
         if not self._cacheable(call) or self.cache is None:
@@ -307,16 +376,16 @@ class LlmGateway(LlmProvider[GatewaySettings]):
         return None
 
     def _store(self, call: Call, reply: Reply) -> None:
-        import sqlite3
-
         entry = {"text": reply.text, "usage": reply.usage}
+        if self.cache_breaker.state != "closed":  # only a cache this call could read from is written to
+            return
         try:
             if self._cacheable(call) and self.cache is not None:
                 self.cache.put(self._keys(call, reply.model), entry)
             if call.vector is not None and self.semantic is not None:
                 self.semantic.put(self._scope(call, reply.model), call.question, call.vector, entry)
-        except sqlite3.Error as exc:
-            log.warning("LLM cache not written (%s)", exc)
+        except self.cache_errors as exc:
+            self._cache_failed("not written", exc)
 
     def _record(
         self,
@@ -348,13 +417,14 @@ class LlmGateway(LlmProvider[GatewaySettings]):
             pipeline=call.run.pipeline,
             run_id=call.run.run_id,
             stage=call.run.stage,
+            endpoint=call.run.endpoint,
+            org=call.run.org,
+            key_id=call.run.key_id,
         )
-        import sqlite3
-
         try:
             self.usage.record(record)
-        except sqlite3.Error as exc:  # the record is for reports; the answer still counts
-            log.warning("usage not recorded (%s)", exc)
+        except self.records.errors as exc:  # the record is for reports; the answer still counts
+            log.warning("usage not recorded (%s)", self.mask(f"{type(exc).__name__}: {exc}"))
         self._notify(record)
 
     def _notify(self, record: UsageRecord) -> None:
@@ -365,14 +435,12 @@ class LlmGateway(LlmProvider[GatewaySettings]):
                 log.exception("usage observer failed")
 
     def mask(self, text: str) -> str:
-        for key in reversed(self.keys):
-            text = text.replace(key, MASK)
-        return text
+        return self.secrets.scrub(text)
 
 
 def _ended(exc: BaseException) -> Outcome:
     """The record's outcome of a call that ended early: refused (over budget), error, or cancelled (the client
-    went away; a value usage.py's Outcome does not list yet, so its summary counts it as neither ok nor error)."""
+    went away)."""
     if isinstance(exc, BudgetExceeded):
         return "refused"
-    return cast("Outcome", "cancelled") if isinstance(exc, StreamClosed) else "error"
+    return "cancelled" if isinstance(exc, StreamClosed) else "error"

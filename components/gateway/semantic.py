@@ -15,7 +15,9 @@ exactly that (LiteLLM #12234). Equal content tokens cannot confuse Austria with 
 of paraphrases that change a content word ("remove" for "delete"), which then ask the model: a miss costs
 seconds, a false hit a wrong answer.
 
-Entries are JSON and float32 bytes, never pickles.
+Entries are JSON and float32 bytes, never pickles. Two backends with one interface (`SemanticCache`): a SQLite
+file under the state directory (the default) and Redis (redis_caches.py); each keeps at most `max_entries`
+questions per scope (the oldest go first) for at most `ttl`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from components.gateway.cache import parse_reply
 from components.gateway.store import SqliteFile
 
 _SCHEMA = """
@@ -92,32 +96,63 @@ class Match:
     reply: dict[str, Any]
 
 
-class SemanticCache:
-    def __init__(self, path: Path, threshold: float, *, guard: bool = True) -> None:
+class SemanticCache(Protocol):
+    def get(self, scope: str, question: str, vector: Any) -> Match | None: ...
+
+    def put(self, scope: str, question: str, vector: Any, reply: dict[str, Any]) -> None: ...
+
+
+# A stored entry as both backends read it: the question, its content tokens (JSON), float32 bytes, the reply (JSON).
+Entry = tuple[str, str | bytes, bytes, str | bytes]
+
+
+def best_match(entries: Iterable[Entry], question: str, vector: Any, threshold: float, guard: bool) -> Match | None:
+    """The closest stored question that clears the threshold (and the guard), if any."""
+    import numpy as np
+
+    tokens = content_tokens(question)
+    best: tuple[str, float, str | bytes] | None = None
+    for stored, stored_tokens, blob, reply in entries:
+        if guard and tuple(json.loads(stored_tokens)) != tokens:
+            continue
+        similarity = float(np.dot(np.frombuffer(blob, dtype="float32"), vector))
+        if similarity >= threshold and (best is None or similarity > best[1]):
+            best = (stored, similarity, reply)
+    if best is None:
+        return None
+    found = parse_reply(best[2])
+    return Match(best[0], best[1], found) if found is not None else None
+
+
+class SqliteSemanticCache:
+    def __init__(
+        self, path: Path, threshold: float, *, guard: bool = True, max_entries: int = 10_000, ttl: float | None = None
+    ) -> None:
         self.file = SqliteFile(path, _SCHEMA)
-        self.threshold, self.guard = threshold, guard
+        self.threshold, self.guard, self.max_entries, self.ttl = threshold, guard, max_entries, ttl
+
+    def _cutoff(self) -> float:
+        return time.time() - self.ttl if self.ttl else 0.0
 
     def get(self, scope: str, question: str, vector: Any) -> Match | None:
-        """The closest stored question of the scope that clears the threshold (and the guard), if any."""
-        import numpy as np
-
-        tokens = content_tokens(question)
-        best: Match | None = None
-        rows = self.file.db().execute("SELECT question, tokens, vector, reply FROM questions WHERE scope = ?", (scope,))
-        for stored, stored_tokens, blob, reply in rows:
-            if self.guard and tuple(json.loads(stored_tokens)) != tokens:
-                continue
-            similarity = float(np.dot(np.frombuffer(blob, dtype="float32"), vector))
-            if similarity >= self.threshold and (best is None or similarity > best.similarity):
-                best = Match(stored, similarity, json.loads(reply))
-        return best if best is not None and isinstance(best.reply.get("text"), str) else None
+        rows = self.file.db().execute(
+            "SELECT question, tokens, vector, reply FROM questions WHERE scope = ? AND at >= ?", (scope, self._cutoff())
+        )
+        return best_match(rows, question, vector, self.threshold, self.guard)
 
     def put(self, scope: str, question: str, vector: Any, reply: dict[str, Any]) -> None:
         tokens = json.dumps(content_tokens(question))
         blob = vector.astype("float32").tobytes()
-        self.file.db().execute(
+        db = self.file.db()
+        db.execute(
             "INSERT INTO questions (scope, question, tokens, vector, reply, at) VALUES (?, ?, ?, ?, ?, ?)",
             (scope, question, tokens, blob, json.dumps(reply), time.time()),
+        )
+        # The scope's expired entries and those past its cap, oldest first (ids grow with time).
+        db.execute(
+            "DELETE FROM questions WHERE scope = ? AND (at < ? OR id NOT IN "
+            "(SELECT id FROM questions WHERE scope = ? ORDER BY id DESC LIMIT ?))",
+            (scope, self._cutoff(), scope, self.max_entries),
         )
 
 

@@ -1,54 +1,55 @@
-"""The record of every call through the gateway, in SQLite under the state directory (`usage.sqlite`), and the
-summary `dagwright usage` prints: cost and tokens by prompt, model and pipeline, cache hit rate, latency
-percentiles, error and fallback rates."""
+"""The record of every call through the gateway, in SQLite under the state directory (`usage.sqlite`) or in
+PostgreSQL (`usage_dsn`), and the summary `dagwright usage` prints: cost and tokens by prompt, model and pipeline
+(and by endpoint, API key or organisation when asked), cache hit rate, latency percentiles, error and fallback
+rates."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from components.gateway.store import SqliteFile
+from components.gateway.store import PostgresDb, SqliteFile
 
-Outcome = Literal["ok", "error", "refused"]
+Outcome = Literal["ok", "error", "refused", "cancelled"]  # cancelled: the client left a stream
 CacheOutcome = Literal["exact", "semantic", "miss", "off"]  # off: not cacheable (temperature too high) or disabled
 CACHE_HITS = ("exact", "semantic")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    pipeline TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    model TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    tokens_in INTEGER NOT NULL,
-    tokens_out INTEGER NOT NULL,
-    latency_ms REAL NOT NULL,
-    ttft_ms REAL,
-    cache TEXT NOT NULL,
-    fallback INTEGER NOT NULL,
-    cost_usd REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    error TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS calls_at ON calls (at);
-"""
-_FIELDS: tuple[str, ...] = (
-    "at",
-    "pipeline",
-    "run_id",
-    "stage",
-    "prompt",
-    "model",
-    "provider",
-    "tokens_in",
-    "tokens_out",
-)
-_FIELDS += ("latency_ms", "ttft_ms", "cache", "fallback", "cost_usd", "outcome", "error")
+# Column -> type, one list for SQLite (which reads the PostgreSQL type names by affinity) and PostgreSQL.
+_COLUMNS = {
+    "at": "DOUBLE PRECISION NOT NULL",
+    "pipeline": "TEXT NOT NULL",
+    "run_id": "TEXT NOT NULL",
+    "stage": "TEXT NOT NULL",
+    "prompt": "TEXT NOT NULL",
+    "model": "TEXT NOT NULL",
+    "provider": "TEXT NOT NULL",
+    "tokens_in": "INTEGER NOT NULL",
+    "tokens_out": "INTEGER NOT NULL",
+    "latency_ms": "DOUBLE PRECISION NOT NULL",
+    "ttft_ms": "DOUBLE PRECISION",
+    "cache": "TEXT NOT NULL",
+    "fallback": "INTEGER NOT NULL",
+    "cost_usd": "DOUBLE PRECISION NOT NULL",
+    "outcome": "TEXT NOT NULL",
+    "error": "TEXT NOT NULL",
+}
+# Added after the first release: older SQLite files get them when opened (SqliteFile's `added`).
+_CALLER = {
+    "endpoint": "TEXT NOT NULL DEFAULT ''",
+    "org": "TEXT NOT NULL DEFAULT ''",
+    "key_id": "TEXT NOT NULL DEFAULT ''",
+}
+_FIELDS = (*_COLUMNS, *_CALLER)
+SQLITE_TABLE, POSTGRES_TABLE = "calls", "dagwright_llm_calls"
+
+
+def schema(table: str) -> str:
+    columns = ",\n    ".join(f"{name} {kind}" for name, kind in {**_COLUMNS, **_CALLER}.items())
+    index = f"CREATE INDEX IF NOT EXISTS {table}_at ON {table} (at);"
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n);\n{index}\n"
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,45 @@ class UsageRecord:
     pipeline: str = ""
     run_id: str = ""
     stage: str = ""
+    endpoint: str = ""  # who asked, when `dagwright serve` started the run (components/runinfo.py)
+    org: str = ""
+    key_id: str = ""  # the key's id, never the key
     at: float = field(default_factory=time.time)
 
 
 class UsageStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = SqliteFile(path, _SCHEMA)
+    """The records, in a SQLite file (default) or PostgreSQL (`usage_dsn`): see open_usage_store()."""
+
+    def __init__(self, db: SqliteFile | PostgresDb, table: str) -> None:
+        self.db, self.table = db, table
 
     def record(self, record: UsageRecord) -> None:
         values = asdict(record)
+        values["fallback"] = int(values["fallback"])
         marks = ", ".join("?" * len(_FIELDS))
-        self.file.db().execute(
-            f"INSERT INTO calls ({', '.join(_FIELDS)}) VALUES ({marks})", [values[f] for f in _FIELDS]
+        self.db.execute(
+            f"INSERT INTO {self.table} ({', '.join(_FIELDS)}) VALUES ({marks})", tuple(values[f] for f in _FIELDS)
         )
 
     def records(self, since: float = 0.0) -> list[UsageRecord]:
-        rows = self.file.db().execute(f"SELECT {', '.join(_FIELDS)} FROM calls WHERE at >= ? ORDER BY at", (since,))
+        rows = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM {self.table} WHERE at >= ? ORDER BY at", (since,))
         found = []
         for row in rows:
             values = dict(zip(_FIELDS, row, strict=True))
             found.append(UsageRecord(**{**values, "fallback": bool(values["fallback"])}))
         return found
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_usage_store(dsn: str | None, state_dir: Path) -> UsageStore:
+    """PostgreSQL when ``dsn`` is set, else `usage.sqlite` under ``state_dir``."""
+    if dsn:
+        return UsageStore(PostgresDb(dsn, schema(POSTGRES_TABLE)), POSTGRES_TABLE)
+    return UsageStore(
+        SqliteFile(state_dir / "usage.sqlite", schema(SQLITE_TABLE), added={SQLITE_TABLE: _CALLER}), SQLITE_TABLE
+    )
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -101,8 +119,13 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-def summarize(records: list[UsageRecord]) -> dict[str, Any]:
-    """What `dagwright usage` shows, as data (its --json output)."""
+# The extra groupings `dagwright usage --by` offers: its name -> the record's field.
+GROUPINGS = {"endpoint": "endpoint", "key": "key_id", "org": "org"}
+
+
+def summarize(records: list[UsageRecord], by: Iterable[str] = ()) -> dict[str, Any]:
+    """What `dagwright usage` shows, as data (its --json output); ``by`` adds `by_endpoint`, `by_key`, `by_org`
+    (names of GROUPINGS) after the three groupings it always has."""
     answered = [r for r in records if r.outcome == "ok"]
     from_model = [r for r in answered if r.cache not in CACHE_HITS]
     cacheable = [r for r in answered if r.cache != "off"]
@@ -113,6 +136,7 @@ def summarize(records: list[UsageRecord]) -> dict[str, Any]:
         "ok": len(answered),
         "errors": sum(r.outcome == "error" for r in records),
         "refused": sum(r.outcome == "refused" for r in records),
+        "cancelled": sum(r.outcome == "cancelled" for r in records),
         "tokens_in": sum(r.tokens_in for r in records),
         "tokens_out": sum(r.tokens_out for r in records),
         "cost_usd": round(sum(r.cost_usd for r in records), 6),
@@ -124,6 +148,7 @@ def summarize(records: list[UsageRecord]) -> dict[str, Any]:
         "by_prompt": _group(records, "prompt"),
         "by_model": _group(records, "model"),
         "by_pipeline": _group(records, "pipeline"),
+        **{f"by_{name}": _group(records, GROUPINGS[name]) for name in by},
     }
 
 

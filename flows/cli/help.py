@@ -77,9 +77,11 @@ COMMANDS: dict[str, tuple[str, list[str]]] = {
         ["dagwright cache info", "dagwright cache clear rag-ingest", "dagwright cache clear"],
     ),
     "usage": (
-        "What the LLM gateway's calls cost, from .dagwright/usage.sqlite: calls, tokens and cost by prompt, model "
-        "and pipeline, the exact cache's hit rate, p50/p95 latency of model calls, error and fallback rates.",
-        ["dagwright usage", "dagwright usage --since 7d", "dagwright usage --since all --json"],
+        "What the LLM gateway's calls cost, from its usage store (.dagwright/usage.sqlite, or PostgreSQL when the "
+        "profile's gateway sets usage_dsn): calls, tokens and cost by prompt, model and pipeline (--by: also by API "
+        "key id, endpoint or organisation), the caches' hit rate, p50/p95 latency of model calls, error and "
+        "fallback rates.",
+        ["dagwright usage", "dagwright usage --since 7d --by key", "dagwright --profile prod usage --since all --json"],
     ),
     "schema": (
         "The JSON Schema of pipelines.yaml, including every component's params, for editor completion.",

@@ -165,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("usage", help="cost, tokens, cache hits and latency of the LLM gateway's calls")
     p.add_argument("--since", default="1d", help="how far back: 30m, 12h, 1d, 7d... or all (default: 1d)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--by",
+        action="append",
+        choices=["endpoint", "key", "org"],
+        help="also group by the caller's endpoint, API key id or organisation (`dagwright serve` requests); repeatable",
+    )
     p.set_defaults(command=cmd_usage)
 
     sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml").set_defaults(command=cmd_schema)

@@ -9,15 +9,14 @@ artifacts, and the exception Prefect itself logs and stores.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from components.masking import Secrets
 from flows.errors import DagwrightError
 from flows.language.refs import EnvRef, RefError, placeholders, walk_strings
 from flows.plan.planner import Plan
@@ -25,54 +24,6 @@ from flows.plan.planner import Plan
 if TYPE_CHECKING:  # they import this module
     from flows.execute.gates import GateReport
     from flows.execute.runtime import StageResult
-
-MASK = "***"
-# Shorter values are not masked: replacing every "1" or "on" of a message would leave nothing readable.
-MIN_LENGTH = 4
-# The pieces of a connection string that drivers quote on their own: a URL's password, a `password=` pair.
-_URL_PASSWORD = re.compile(r"^[^:/@\s]*:([^@\s]+)@")
-_PAIR_SECRET = re.compile(r"(?:password|passwd|pwd|secret|token|key)\s*=\s*'?([^\s&';]+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """Values to mask, longest first, so a value that contains another is masked whole."""
-
-    values: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, values: Iterable[Any]) -> Secrets:
-        found: set[str] = set()
-        for value in values:
-            found.update(v for v in _forms(str(value)) if len(v) >= MIN_LENGTH)
-        return cls(tuple(sorted(found, key=lambda v: (-len(v), v))))
-
-    def __bool__(self) -> bool:
-        return bool(self.values)
-
-    def scrub(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    def scrub_optional(self, text: str | None) -> str | None:
-        return None if text is None else self.scrub(text)
-
-    def __add__(self, other: Secrets) -> Secrets:
-        return Secrets(tuple(sorted({*self.values, *other.values}, key=lambda v: (-len(v), v))))
-
-
-def _forms(value: str) -> Iterator[str]:
-    """The value, the secret pieces a driver may quote alone, and the escaped forms repr() and JSON give."""
-    pieces = [value]
-    if match := _URL_PASSWORD.match(value.split("://", 1)[-1]):
-        pieces.append(match.group(1))
-    pieces += [m.group(1) for m in _PAIR_SECRET.finditer(value)]
-    for piece in pieces:
-        yield piece
-        yield repr(piece)[1:-1]
-        yield json.dumps(piece)[1:-1]
 
 
 def env_names(settings: Mapping[str, Any]) -> set[str]:

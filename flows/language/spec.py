@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from components.durations import parse_duration
 from flows.language.refs import IDENTIFIER
 
 ParamType = Literal["string", "integer", "number", "boolean", "list", "object"]
@@ -19,23 +20,10 @@ PYTHON_TYPES: dict[str, type] = {
     "list": list,
     "object": dict,
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string such as ``30s``, ``5m``, ``1h``, ``1d``."""
-    if isinstance(value, bool):
-        raise ValueError("expected seconds or a duration such as '30s', '5m', '1h'")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    raise ValueError(f"expected seconds or a duration such as '30s', '5m', '1h', got {value!r}")
 
 
 class Policies(Strict):

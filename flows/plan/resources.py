@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from components.base import Component, ComponentParams
+from components.base import Component, ComponentParams, PipelinesNamed
 from components.resources import Resource, kind_name, uses_of
 from flows.errors import Problem
 from flows.language.load import Locator, Project, did_you_mean
@@ -51,6 +51,7 @@ def plan_resources(project: Project, registry: Registry, locator: Locator) -> tu
             planned = _plan_one(name, spec, where, registry, locator, problems)
             if planned is not None:
                 every[profile][name] = planned
+                problems += _unknown_pipelines(planned, list(project.spec.pipelines), locator)
         every[profile] = link_resources(every[profile], locator, problems)
     return every[project.profile], every, sorted(set(problems))
 
@@ -131,6 +132,21 @@ def _plan_one(
     for loc, message in trial.errors:
         problems.append(locator.problem((*where, "with", *loc), message, key=message.startswith("unknown key")))
     return PlannedResource(name, spec.uses, cls, spec.with_, trial.params, where)
+
+
+def _unknown_pipelines(planned: PlannedResource, pipelines: list[str], locator: Locator) -> list[Problem]:
+    """Pipelines that a resource's settings name (budgets per pipeline) but the file does not declare."""
+    if planned.settings is None or not issubclass(planned.type, PipelinesNamed):
+        return []
+    return [
+        locator.problem(
+            (*planned.where, "with", *path),
+            f"no pipeline '{name}'{did_you_mean(name, pipelines)}; pipelines are: {', '.join(pipelines)}",
+            key=True,
+        )
+        for path, name in planned.type.named_pipelines(planned.settings)
+        if name not in pipelines
+    ]
 
 
 def _no_params(spec: ResourceSpec, where: tuple[Any, ...], locator: Locator, problems: list) -> bool:

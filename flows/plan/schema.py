@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from components.durations import DURATION_SCHEMA
 from components.haystack import HAYSTACK_SCHEME
 from flows.language.spec import PipelinesFile
 from flows.plan.registry import HAYSTACK_ALLOWED, NAME_PATTERN, Registry
 
 _DURATION_FIELDS = {"retry_delay", "timeout", "interval"}
-_DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}
 # `${params.x}` or `${env:X}`: validate accepts one for any `with` value and checks it per run (stageparams).
 _PLACEHOLDER = {"type": "string", "pattern": r"\$\{[^}]+\}"}
 # Kept beside the alternatives, so editors still show a field's description and default.
@@ -42,7 +42,7 @@ def _allow_param_shorthand(defs: dict[str, Any]) -> None:
 def _allow_duration_strings(model: dict[str, Any]) -> None:
     for name, prop in model.get("properties", {}).items():
         if name in _DURATION_FIELDS and "anyOf" in prop:
-            prop["anyOf"].append(_DURATION)
+            prop["anyOf"].append(DURATION_SCHEMA)
 
 
 def _settings_by_uses(model: dict[str, Any], params_of: dict[str, Any], defs: dict[str, Any]) -> None:

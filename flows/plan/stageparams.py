@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from components.base import ComponentParams
 from flows.errors import DagwrightError
-from flows.language.load import reword, unknown_key_message
+from flows.language.load import allowed_keys, reword, unknown_key_message
 from flows.language.refs import (
     EnvRef,
     MissingEnv,
@@ -68,9 +68,8 @@ def _missing_deferred(err: Any, deferred: set[str]) -> bool:
 
 def _describe(err: Any, cls: type[ComponentParams]) -> tuple[tuple[Any, ...], str]:
     loc = tuple(err["loc"])
-    if err["type"] == "extra_forbidden":
-        allowed = [f.alias or n for n, f in cls.model_fields.items()]
-        return loc, unknown_key_message(str(loc[-1]), allowed)
+    if err["type"] == "extra_forbidden":  # listed against the keys of the model it is in (a nested one too)
+        return loc, unknown_key_message(str(loc[-1]), allowed_keys(cls, loc[:-1]))
     if err["type"] == "missing":
         return loc[:-1], f"missing required key '{loc[-1]}'"
     return loc, reword(err)
@@ -95,5 +94,6 @@ def resolve_params(
 def _safe(err: Any, secret: set[str]) -> str:
     loc = ".".join(map(str, err["loc"]))
     if err["loc"][:1] and err["loc"][0] in secret:
-        return f"with.{loc}: {err['msg']} (value from the environment, not shown)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+    return f"with.{loc}: {message} (value from the environment, not shown)"
     return f"with.{loc}: {reword(err)}"

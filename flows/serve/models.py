@@ -3,9 +3,9 @@ params (types, defaults, bounds, descriptions) in, its final outputs out."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 
 from flows.language.params import non_blank_pattern
 from flows.language.spec import Param
@@ -14,6 +14,14 @@ from flows.plan.planner import Plan
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _json_number(value: Any) -> Any:
+    """JSON Schema's numbers: 5.0 is an integer, but true is not 1 nor "5" the number 5, as pydantic's lax mode
+    would have them (schemathesis sent {"top_k": true}); strict mode would refuse 5.0."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a number, not a boolean or a string")
+    return value
 
 
 def request_model(plan: Plan) -> type[BaseModel]:
@@ -26,6 +34,8 @@ def _param_field(param: Param) -> tuple[Any, Any]:
     kind: Any = param.python_type
     if param.enum:
         kind = Literal[tuple(param.enum)]
+    elif param.type in ("integer", "number"):
+        kind = Annotated[kind, BeforeValidator(_json_number)]
     bounds: dict[str, Any] = {"description": param.description or None}
     if param.minimum is not None:
         bounds["ge"] = int(param.minimum) if param.type == "integer" else param.minimum

@@ -91,7 +91,7 @@ def report_of(made: list[UsageRecord], since: str = "1d", end: float | None = No
 
 def test_the_markdown_has_the_tables_and_svg_charts_the_prefect_ui_shows() -> None:
     markdown = report_of(records(time.time())).as_markdown()
-    assert "| 24 | 22 | 1 | 1 | 2,050 | 405 | $0.0300 |" in markdown
+    assert "| 24 | 22 | 1 | 1 | 0 | 2,050 | 405 | $0.0300 |" in markdown
     assert "| 4.5% | 4.2% | 4.8% |" in markdown and "| 1,000 ms | 1,900 ms | 40 ms | 60 ms |" in markdown
     assert "| gpt-4o-mini | 1 | 50 | 5 | $0.0100 |" in markdown
     charts = SVG.findall(markdown)

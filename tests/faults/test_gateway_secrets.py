@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.gateway.usage import UsageStore
+from components.gateway.usage import open_usage_store
 from tests.conftest import REPO
 from tests.helpers.chatserver import chat_server
 from tests.helpers.files import write_tree
@@ -54,6 +54,6 @@ def test_a_key_quoted_back_by_the_endpoint_is_masked_everywhere(tmp_path: Path, 
     assert KEY not in done.stdout + done.stderr
     found = [str(p) for p in isolated_home.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
     assert found == []
-    records = UsageStore(isolated_home / "usage.sqlite").records()
+    records = open_usage_store(None, isolated_home).records()
     assert records and {r.outcome for r in records} == {"error"}
     assert all("Bearer ***" in r.error and r.pipeline == "ask" for r in records)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.gateway.usage import UsageRecord, UsageStore
+from components.gateway.usage import UsageRecord, open_usage_store
 from flows.cli.main import main
 
 PIPELINES = """
@@ -53,7 +53,7 @@ def records(now: float) -> list[UsageRecord]:
 def test_usage_sums_cost_tokens_rates_and_latency(
     write_pipelines, isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = UsageStore(isolated_home / "usage.sqlite")
+    store = open_usage_store(None, isolated_home)
     for record in records(time.time()):
         store.record(record)
     file = write_pipelines(PIPELINES)

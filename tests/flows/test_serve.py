@@ -83,6 +83,17 @@ def test_run_answers_with_the_pipelines_final_outputs(client: TestClient) -> Non
     assert reply.json()["outputs"] == {"shout.output": "HI HI"} and reply.json()["pipeline"] == "echo"
 
 
+def test_numbers_are_json_schemas_numbers(client: TestClient) -> None:
+    """5.0 is an integer in JSON Schema; true and "2" are not numbers, though pydantic's lax mode takes them."""
+    reply = client.post("/v1/pipelines/echo/run", json={"question": "hi", "times": 2.0})
+    assert reply.status_code == 200 and reply.json()["outputs"] == {"shout.output": "HI HI"}
+    for wrong in (True, "2"):
+        body = is_problem(
+            client.post("/v1/pipelines/echo/run", json={"question": "hi", "times": wrong}), 422, "invalid_request"
+        )
+        assert body["errors"][0]["loc"] == ["body", "times"] and "not a boolean or a string" in body["detail"]
+
+
 def test_the_openapi_spec_documents_each_served_pipeline(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/pipelines/echo/run" in spec["paths"] and "/v1/pipelines/hidden/run" not in spec["paths"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from components.gateway.semantic import QuestionEmbedder, SemanticCache
+from components.gateway.semantic import QuestionEmbedder, SqliteSemanticCache
 
 PAIRS = Path(__file__).resolve().parent.parent / "components" / "gateway" / "cases" / "semantic_pairs.yaml"
 
@@ -22,7 +22,7 @@ def load_pairs() -> dict[str, list[tuple[str, str]]]:
 def served(pairs: list[tuple[str, str]], threshold: float, *, guard: bool, embedder: QuestionEmbedder) -> list[bool]:
     """For each pair: whether the cache, holding the first question's reply, serves it to the second."""
     with tempfile.TemporaryDirectory() as tmp:
-        cache = SemanticCache(Path(tmp) / "semantic.sqlite", threshold, guard=guard)
+        cache = SqliteSemanticCache(Path(tmp) / "semantic.sqlite", threshold, guard=guard)
         found = []
         for n, (stored, asked) in enumerate(pairs):
             cache.put(str(n), stored, embedder.vector(stored), {"text": f"answer {n}"})

@@ -3,6 +3,7 @@ loopback for the fallback route, one of which is killed mid-run and started agai
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 import time
@@ -14,12 +15,13 @@ import pytest
 
 from components.gateway.errors import BudgetExceeded, ContextWindowExceeded
 from components.gateway.resource import LlmGateway
-from components.gateway.usage import UsageStore
+from components.gateway.usage import open_usage_store
 from components.llmserver import LOCAL_MODEL
 from components.resources import opened
 from components.runinfo import RunInfo, running
 from tests.conftest import REPO
 from tests.helpers.llmservers import LlamaServer, primary_and_backup
+from tests.helpers.services import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -115,8 +117,9 @@ def test_a_killed_primary_falls_back_opens_its_circuit_then_half_opens_and_close
     print("latency ms by call:", [r.latency_ms for r in records])
 
 
-def budgeted(state: Path, url: str) -> LlmGateway:
-    """A gateway whose pipeline 'budgeted' may spend what 5 calls of ASK with max_tokens 8 may take."""
+def budgeted(state: Path, url: str, usage_dsn: str | None = None) -> LlmGateway:
+    """A gateway whose pipeline 'budgeted' may spend what 5 calls of ASK with max_tokens 8 may take; its ledger
+    and records in PostgreSQL when ``usage_dsn`` is given."""
     probe = gateway(state, providers={"local": {"kind": "llama_cpp", "base_url": url}})
     tokens = probe.providers["local"]
     tokens.ensure_open()
@@ -129,6 +132,7 @@ def budgeted(state: Path, url: str) -> LlmGateway:
         providers={"local": {"kind": "llama_cpp", "base_url": url}},
         prices={LOCAL_MODEL: price},
         budgets={"daily_tokens": {"budgeted": 5 * most}, "daily_usd": {"budgeted": usd}},
+        usage_dsn=usage_dsn,
     )
 
 
@@ -151,16 +155,16 @@ def call_many(gw: LlmGateway, n: int, run_id: str) -> list[str]:
     return outcomes
 
 
-def in_process(state: str, url: str, queue: Any) -> None:
-    gw = budgeted(Path(state), url)
+def in_process(state: str, url: str, queue: Any, usage_dsn: str | None = None) -> None:
+    gw = budgeted(Path(state), url, usage_dsn)
     queue.put(call_many(gw, 5, "process"))
     gw.close()
 
 
-def assert_within_budget(state: Path, url: str, outcomes: list[str]) -> None:
-    gw = budgeted(state, url)
+def assert_within_budget(state: Path, url: str, outcomes: list[str], usage_dsn: str | None = None) -> None:
+    gw = budgeted(state, url, usage_dsn)
     limit_tokens, limit_usd = gw.params.budgets.limits("budgeted")
-    spent_tokens, spent_usd = gw.ledger.spent("budgeted")
+    spent_tokens, spent_usd = gw.ledger.spent("pipeline", "budgeted")
     assert limit_tokens is not None and limit_usd is not None
     assert spent_tokens <= limit_tokens and spent_usd <= limit_usd + 1e-9
     assert len(outcomes) == 20 and 5 <= outcomes.count("ok") < 20  # reservations of the maximum admit 5 at once
@@ -183,19 +187,24 @@ def test_twenty_parallel_threads_never_spend_over_a_budget_for_five(
     assert_within_budget(tmp_path, url, outcomes)
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_twenty_calls_from_four_processes_never_spend_over_a_budget_for_five(
-    servers: tuple[LlamaServer, LlamaServer], tmp_path: Path
+    servers: tuple[LlamaServer, LlamaServer], tmp_path: Path, store: str
 ) -> None:
     url = servers[1].url
-    spawn = multiprocessing.get_context("spawn")
-    queue = spawn.Queue()
-    processes = [spawn.Process(target=in_process, args=(str(tmp_path), url, queue)) for _ in range(4)]
-    for p in processes:
-        p.start()
-    outcomes = [o for _ in processes for o in queue.get(timeout=300)]
-    for p in processes:
-        p.join(60)
-    assert_within_budget(tmp_path, url, outcomes)
+    with contextlib.ExitStack() as stack:
+        dsn = stack.enter_context(scratch_database()) if store == "postgres" else None
+        spawn = multiprocessing.get_context("spawn")
+        queue = spawn.Queue()
+        processes = [spawn.Process(target=in_process, args=(str(tmp_path), url, queue, dsn)) for _ in range(4)]
+        for p in processes:
+            p.start()
+        outcomes = [o for _ in processes for o in queue.get(timeout=300)]
+        for p in processes:
+            p.join(60)
+        assert_within_budget(tmp_path, url, outcomes, dsn)
+        if dsn:
+            assert not (tmp_path / "state" / "budgets.sqlite").exists()
 
 
 def test_a_pipeline_run_records_its_calls_under_its_pipeline_run_and_prompt(
@@ -209,7 +218,7 @@ def test_a_pipeline_run_records_its_calls_under_its_pipeline_run_and_prompt(
     for _ in range(2):
         done = dagwright(root, "run", "rag-query", "--local", "-p", "question=Where do secrets go?")
         assert done.returncode == 0, done.stdout + done.stderr
-    (first, second) = UsageStore(isolated_home / "usage.sqlite").records()
+    (first, second) = open_usage_store(None, isolated_home).records()
     assert (first.pipeline, first.stage, first.prompt, first.provider) == (
         "rag-query",
         "generate",

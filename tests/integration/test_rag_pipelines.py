@@ -3,9 +3,11 @@ and as Prefect flows, with the real embedder, Chroma store and local LLM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.helpers.files import shipped_project
 from tests.helpers.processes import interrupt_group
+from tests.helpers.services import PG_SECRET, REDIS_SECRET, redis_url, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +81,21 @@ def test_the_prod_profile_runs_the_same_pipelines_on_pgvector(project: Path, pg_
     assert row is not None and row[0] == files and row[1] > files
     assert not (project / ".dagwright" / "chroma").exists()  # the embedded store was never opened
 
-    query = dagwright(
-        project, "run", "rag-query", "--local", "-p", "question=Where do secrets go?", DAGWRIGHT_PROFILE="prod",
-        DAGWRIGHT_PG_DSN=pg_dsn,
-    )  # fmt: skip
-    assert query.returncode == 0, query.stdout + query.stderr
-    assert "generate.answer:" in query.stdout and "  [1] " in query.stdout
-    assert pg_dsn not in ingest.stdout + ingest.stderr + query.stdout + query.stderr
+    with prod_llm_services() as (llm_env, cached):
+        query = dagwright(
+            project, "run", "rag-query", "--local", "-p", "question=Where do secrets go?", DAGWRIGHT_PROFILE="prod",
+            DAGWRIGHT_PG_DSN=pg_dsn, **llm_env,
+        )  # fmt: skip
+        assert query.returncode == 0, query.stdout + query.stderr
+        assert "generate.answer:" in query.stdout and "  [1] " in query.stdout
+        with psycopg.connect(llm_env["DAGWRIGHT_USAGE_DSN"]) as conn:  # the gateway's records, in PostgreSQL
+            calls = conn.execute("SELECT pipeline, outcome FROM dagwright_llm_calls").fetchall()
+        assert calls == [("rag-query", "ok")]
+        assert cached() >= 1  # the reply, in Redis
+        usage = dagwright(project, "--profile", "prod", "usage", **llm_env)
+        assert "PostgreSQL of resource 'llm'" in usage.stdout and "rag-query" in usage.stdout
+    shown = ingest.stdout + ingest.stderr + query.stdout + query.stderr + usage.stdout + usage.stderr
+    assert pg_dsn not in shown and PG_SECRET not in shown and REDIS_SECRET not in shown
 
     missing = dagwright(project, "--profile", "prod", "run", "rag-query", "--local", "-p", "question=Why?")
     assert missing.returncode == 1
@@ -92,6 +103,28 @@ def test_the_prod_profile_runs_the_same_pipelines_on_pgvector(project: Path, pg_
         "resource 'docs': environment variable DAGWRIGHT_PG_DSN is not set (or is empty)"
         in missing.stdout + missing.stderr
     )
+
+
+@contextlib.contextmanager
+def prod_llm_services() -> Iterator[tuple[dict[str, str], Callable[[], int]]]:
+    """The prod profile's gateway services: a scratch database on the system PostgreSQL and the test Redis; the
+    Redis keys the run adds (under the shipped prefix) are deleted after."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    before = set(client.scan_iter(match="dagwright:llm:*"))
+
+    def cached() -> int:
+        return len(set(client.scan_iter(match="dagwright:llm:*")) - before)
+
+    try:
+        with scratch_database() as dsn:
+            yield {"DAGWRIGHT_USAGE_DSN": dsn, "DAGWRIGHT_REDIS_URL": redis_url()}, cached
+    finally:
+        added = set(client.scan_iter(match="dagwright:llm:*")) - before
+        if added:
+            client.delete(*added)
+        client.close()
 
 
 def test_rag_pipelines_run_as_prefect_flows(prefect_api: str, project: Path) -> None:

@@ -91,7 +91,7 @@ def test_a_pipeline_over_its_budget_is_refused_and_the_refusal_recorded(tmp_path
     assert [(r.outcome, r.pipeline, r.run_id) for r in records[:3]] == [("ok", "ask", "run-1")] * 2 + [
         ("refused", "ask", "run-1")
     ]
-    assert gw.ledger.spent("ask") == (26, 0.0)
+    assert gw.ledger.spent("pipeline", "ask") == (26, 0.0)
 
 
 def test_greedy_replies_come_from_the_exact_cache_sampled_ones_never(tmp_path: Path) -> None:
@@ -138,7 +138,9 @@ def test_the_route_must_name_declared_providers() -> None:
         r"\['local'\]; did you mean 'local'\?",
     ):
         LlmGateway.Params(route=["lcoal"], providers={"local": {"kind": "llama_cpp"}})
-    with pytest.raises(ValueError, match=r"daily_usd needs a price for every routed model; no price for \['m'\]"):
+    with pytest.raises(
+        ValueError, match=r"a daily_usd budget needs a price for every routed model; no price for \['m'\]"
+    ):
         LlmGateway.Params(
             providers={"x": {"kind": "openai", "base_url": "http://h/v1", "model": "m"}},
             route=["x"],
@@ -187,6 +189,8 @@ def test_the_docstring_and_readme_examples_open_with_their_env_filled_in(tmp_pat
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-example")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("DAGWRIGHT_REDIS_URL", "redis://127.0.0.1:9/0")  # opening connects to neither
+    monkeypatch.setenv("DAGWRIGHT_USAGE_DSN", "postgresql://u@127.0.0.1:9/x")
     readme = (REPO / "README.md").read_text().split("## The LLM gateway", 1)[1]
     examples = [inspect.getdoc(LlmGateway) or "", readme]
     for text in examples:
@@ -196,3 +200,18 @@ def test_the_docstring_and_readme_examples_open_with_their_env_filled_in(tmp_pat
         gateway = opened(LlmGateway, root=tmp_path, state_dir=tmp_path / "state", **settings)  # check() passes
         assert list(gateway.providers) == ["local", "openai"]
         gateway.close()
+
+
+def test_a_bad_url_from_the_environment_is_refused_without_being_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.plan.stageparams import StageParamsError, resolve_params
+
+    monkeypatch.setenv("DW_REDIS", "http://default:hunter2-secret@cache:6379/0")
+    monkeypatch.setenv("DW_DSN", "mysql://root:hunter2-secret@db/usage")
+    raw = {"redis_url": "${env:DW_REDIS}", "usage_dsn": "${env:DW_DSN}"}
+    with pytest.raises(StageParamsError) as refused:
+        resolve_params(LlmGateway.Params, raw, {}, where="resource 'llm'")
+    assert str(refused.value) == (
+        "resource 'llm': invalid params: with.redis_url: expected a Redis URL starting with redis://, rediss://, "
+        "unix:// (value from the environment, not shown); with.usage_dsn: expected a PostgreSQL URL, "
+        "postgresql://USER:PASSWORD@HOST:5432/DB (value from the environment, not shown)"
+    )
