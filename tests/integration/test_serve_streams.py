@@ -78,7 +78,7 @@ class Served:
     def records(self, pipeline: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.home / "usage.sqlite") as db:
             query = "SELECT run_id, provider, outcome, cache, fallback, tokens_out FROM calls WHERE pipeline = ?"
-            return db.execute(query + " ORDER BY id", (pipeline,)).fetchall()
+            return db.execute(query + " ORDER BY rowid", (pipeline,)).fetchall()
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of a metric's samples whose labels include ``labels``."""
