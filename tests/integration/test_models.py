@@ -188,3 +188,47 @@ def test_a_folder_of_label_subfolders_trains_with_a_held_out_split(world: dict, 
     p = ClassifierTrainer.Params(model_name=model_name(), source=str(tmp_path / "corpus"), c_grid=[10.0])
     report = ClassifierTrainer(p, Given(models=world["registry"])).run().report
     assert (report.train_rows, report.test_rows, report.parity) == (320, 80, 1.0)
+
+
+SERVED = """
+resources:
+  models: {{uses: mlflow.registry, with: {{tracking_uri: "{uri}"}}}}
+  predictions: {{uses: predictions.log}}
+pipelines:
+  classify:
+    serve: true
+    params:
+      text: {{type: string, min_length: 1}}
+      key: {{type: string, min_length: 1}}
+    stages:
+      classify:
+        uses: classifier.onnx
+        with: {{model_name: {name}, weights: {{champion: 0.5, challenger: 0.5}}}}
+        inputs: {{text: "${{params.text}}", key: "${{params.key}}"}}
+"""
+
+
+def test_dagwright_serve_answers_with_prediction_confidence_and_version(world: dict, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from flows.language.load import load
+    from flows.plan.planner import plan_project
+    from flows.serve.app import create_app
+    from flows.serve.settings import ServeSettings
+
+    name = model_name()
+    train(world, name, "weak.csv")
+    train(world, name, "strong.parquet")
+    file = tmp_path / "project" / "pipelines.yaml"
+    file.parent.mkdir()
+    file.write_text(SERVED.format(uri=world["registry"].uri, name=name))
+    with TestClient(create_app(plan_project(load(file)), ServeSettings())) as client:
+        answers = [
+            client.post("/v1/pipelines/classify/run", json={"text": "the best tea ever", "key": f"user-{i}"})
+            for i in [1, 2, 3, 1]
+        ]
+    assert [a.status_code for a in answers] == [200] * 4, answers[0].text
+    outputs = [a.json()["outputs"] for a in answers]
+    assert set(outputs[0]) >= {"classify.prediction", "classify.confidence", "classify.model_version"}
+    assert outputs[0]["classify.model_version"] == outputs[3]["classify.model_version"]  # the same key
+    assert outputs[0]["classify.prediction"] in {"great", "other"} and 0.5 <= outputs[0]["classify.confidence"] <= 1
