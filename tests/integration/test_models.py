@@ -232,3 +232,30 @@ def test_dagwright_serve_answers_with_prediction_confidence_and_version(world: d
     assert set(outputs[0]) >= {"classify.prediction", "classify.confidence", "classify.model_version"}
     assert outputs[0]["classify.model_version"] == outputs[3]["classify.model_version"]  # the same key
     assert outputs[0]["classify.prediction"] in {"great", "other"} and 0.5 <= outputs[0]["classify.confidence"] <= 1
+
+
+def test_the_prod_profile_registry_and_log_on_postgresql_never_show_the_password(world: dict) -> None:
+    """`--profile prod`'s shape: MLflow's backend store and the prediction log on the system PostgreSQL."""
+    from tests.helpers.services import PG_SECRET, scratch_database
+
+    root = world["root"]
+    with scratch_database() as dsn:
+        uri = dsn.replace("postgresql://", "postgresql+psycopg://")
+        registry = opened(MlflowRegistry, root=root, state_dir=root / "pg-state", tracking_uri=uri)
+        log = opened(PredictionLog, root=root, state_dir=root / "pg-state", dsn=dsn)
+        try:
+            place = {"models": registry, "predictions": log}
+            p = ClassifierTrainer.Params(model_name="pg", source="weak.csv", test_source="test.csv", c_grid=[10.0])
+            assert ClassifierTrainer(p, Given(models=registry)).run().report.aliases == ["challenger", "champion"]
+            component = OnnxClassifier(OnnxClassifier.Params(model_name="pg"), Given(**place))
+            component.warm_up()
+            assert component.run("nice", "k1").model_version == "1"
+            log.record_outcome("pg", "k1", "great")
+            assert len(log.outcomes("pg")) == 1
+            unknown = OnnxClassifier(OnnxClassifier.Params(model_name="none"), Given(**place))
+            unknown.warm_up()
+            with pytest.raises(RegistryError) as missing:
+                unknown.run("nice", "k2")
+            assert PG_SECRET not in str(missing.value) and "postgres:***@127.0.0.1" in str(missing.value)
+        finally:
+            log.close()
