@@ -236,6 +236,13 @@ class Serve(Strict):
     )
 
 
+def _serve_shorthand_schema(schema: dict[str, Any]) -> None:
+    """`serve: true` in the JSON Schema too, so editors and the schema test accept the documented shorthand."""
+    choices = schema["anyOf"]
+    assert isinstance(choices, list)
+    choices.append({"type": "boolean"})
+
+
 class Pipeline(Strict):
     """A DAG of stages, run as one Prefect flow whose parameters are ``params``."""
 
@@ -246,7 +253,7 @@ class Pipeline(Strict):
         None,
         description="Serve it over HTTP with `dagwright serve`: true, or {chat: true} for the OpenAI-compatible "
         "chat endpoint too. Unset or false: not served.",
-        json_schema_extra=lambda schema: schema["anyOf"].append({"type": "boolean"}),  # the shorthand, for editors
+        json_schema_extra=_serve_shorthand_schema,
     )
     tags: list[str] = Field(default_factory=list)
     defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")
