@@ -64,8 +64,8 @@ class DriftReport(Presentable):
             "",
             f"Current `{self.current}` against reference `{self.reference}`. {verdict}.",
             "",
-            "| Column | Kind | Method | Statistic | Threshold | Critical value | Rows (ref / cur) | Drifted |",
-            "|---|---|---|---:|---:|---:|---:|---|",
+            "| Column | Method | Statistic | Threshold | Critical value | Rows (ref / cur) | Drifted |",
+            "|---|---|---:|---:|---:|---:|---|",
             *(_row(c) for c in self.columns),
             "",
             f"A column drifts when its statistic exceeds its threshold: the larger of the critical value (at "
@@ -78,7 +78,7 @@ class DriftReport(Presentable):
 
 def _row(c: ColumnDrift) -> str:
     verdict = "**yes**" if c.drifted else "no"
-    cells = [c.name.replace("|", "/"), c.kind, c.method.upper(), _num(c.statistic), _num(c.threshold)]
+    cells = [c.name.replace("|", "/"), c.method.upper(), _num(c.statistic), _num(c.threshold)]
     cells += [_num(c.critical_value), f"{c.n_reference:,} / {c.n_current:,}", verdict]
     return "| " + " | ".join(cells) + " |"
 
@@ -90,11 +90,11 @@ def _plot(c: ColumnDrift) -> list[str]:
         return []
     title = f"{c.name}: {c.method.upper()} {_num(c.statistic)} (threshold {_num(c.threshold)})"
     title += " DRIFTED" if c.drifted else ""
-    layers = [
-        Series("reference", REFERENCE, c.distribution.reference),
-        Series("current", DRIFTED if c.drifted else CURRENT, c.distribution.current),
+    layers = [  # in percent of each side's rows, so samples of any sizes compare
+        Series("reference %", REFERENCE, [100 * v for v in c.distribution.reference]),
+        Series("current %", DRIFTED if c.drifted else CURRENT, [100 * v for v in c.distribution.current]),
     ]
-    chart = grouped_bar_chart(title, c.distribution.labels, layers, unit="share ")
+    chart = grouped_bar_chart(title, c.distribution.labels, layers)
     return [f"## {c.name}", "", markdown_image(f"Distribution of {c.name}, reference and current", chart), ""]
 
 
