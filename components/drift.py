@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from components.base import Component, ComponentParams, FailedWithOutputs, Presentable
 from components.drift_stats import ColumnDrift, Thresholds
@@ -126,15 +126,12 @@ class DriftCheckParams(ComponentParams):
         window_seconds(value)
         return value
 
-    @model_validator(mode="after")
-    def _something_to_compare(self) -> DriftCheckParams:
-        if (self.reference is None) != (self.current is None):
-            raise ValueError("give both 'reference' and 'current', or neither (with 'llm')")
-        if self.reference is None and self.llm is None:
-            raise ValueError("nothing to compare: give 'reference' and 'current' files, or an 'llm' gateway")
-        if self.llm_current == "all":
-            raise ValueError("'llm_current' must be a window back from now (e.g. 1d), not all")
-        return self
+    @field_validator("llm_current")
+    @classmethod
+    def _back_from_now(cls, value: str) -> str:
+        if value == "all":
+            raise ValueError("must be a window back from now (e.g. 1d), not all")
+        return value
 
 
 @dataclass(frozen=True)
@@ -143,12 +140,14 @@ class DriftCheckOutput:
 
 
 class DriftCheck(Component[DriftCheckParams]):
-    """Compares a current sample with a reference, column by column: numeric columns with Kolmogorov-Smirnov,
-    categorical ones with PSI (rare categories binned), each against a threshold that accounts for the sample
-    sizes and a minimum effect size. Optionally the model's predictions (as a column `prediction`) and the LLM
-    gateway's output drift (reply length, refusal and error rates) of two windows. Schema mismatches are errors
-    that name the columns. With ``out`` it writes the report as JSON; with ``on_drift: fail`` it fails naming
-    the drifted columns, its report still shown.
+    """Compares a current sample with a reference column by column (KS, PSI), against thresholds sized to the
+    samples; `on_drift: fail` fails naming the drifted columns.
+
+    Numeric columns with Kolmogorov-Smirnov, categorical ones with PSI (rare categories binned), each against the
+    larger of its critical value for the two sample sizes and a minimum effect size. Optionally the model's
+    predictions (as a column `prediction`) and the LLM gateway's output drift (reply length, refusal and error
+    rates) of two windows. Schema mismatches are errors that name the columns. With ``out`` it writes the report
+    as JSON; a failed check still shows its report.
 
     Example:
 
@@ -172,6 +171,7 @@ class DriftCheck(Component[DriftCheckParams]):
         from components.sinks import write_json
 
         p = self.params
+        _check_sources(p)
         columns: list[ColumnDrift] = []
         if p.reference is not None and p.current is not None:
             columns += self._compare_files(p.reference, p.current, reference_predictions, current_predictions)
@@ -207,6 +207,16 @@ class DriftCheck(Component[DriftCheckParams]):
     def _thresholds(self) -> Thresholds:
         p = self.params
         return Thresholds(alpha=p.alpha, min_ks=p.min_ks, min_psi=p.min_psi, rare=p.rare)
+
+
+def _check_sources(p: DriftCheckParams) -> None:
+    """Checked when the stage runs, not in the params model: at plan time a `${params...}` value is not known."""
+    from components.drift_io import DriftInputError
+
+    if (p.reference is None) != (p.current is None):
+        raise DriftInputError("give both 'reference' and 'current', or neither (with 'llm')")
+    if p.reference is None and p.llm is None:
+        raise DriftInputError("nothing to compare: give 'reference' and 'current' files, or an 'llm' gateway")
 
 
 def compare(

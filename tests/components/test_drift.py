@@ -193,3 +193,42 @@ def test_the_artifact_has_the_table_and_a_plot_per_column(tmp_path: Path) -> Non
     assert "| v | KS |" in markdown and "| k | PSI |" in markdown
     assert markdown.count("](data:image/svg+xml;base64,") == 2
     assert markdown.index("## v") < markdown.index("## k")  # drifted columns first
+
+
+def test_the_llm_gateway_is_optional_but_checked_when_named(plan_of) -> None:
+    from flows.errors import SpecError
+
+    stage = "check: {uses: drift.check, with: {reference: a.csv, current: b.csv%s}}"
+    plan_of(f"pipelines:\n  p:\n    stages:\n      {stage % ''}\n")  # no resource named, none needed
+    with pytest.raises(SpecError) as bad:
+        plan_of(
+            f"resources:\n  llm: {{uses: llm.gateway}}\npipelines:\n  p:\n    stages:\n      {stage % ', llm: lm'}\n"
+        )
+    assert "unknown resource 'lm' (did you mean 'llm'?) for 'llm'" in str(bad.value)
+
+
+def test_the_ks_statistic_is_scipys_ties_included() -> None:
+    from scipy.stats import ks_2samp
+
+    from components.drift_stats import ks_statistic
+
+    rng = np.random.default_rng(11)
+    for a, b in [
+        (rng.normal(size=3000), rng.normal(0.1, size=700)),
+        (rng.integers(0, 5, 2000), rng.integers(0, 6, 900)),
+    ]:
+        ours = ks_statistic(np.sort(a.astype(float)), np.sort(b.astype(float)))
+        assert ours == pytest.approx(ks_2samp(a, b).statistic, abs=1e-9)
+
+
+def test_psis_critical_value_matches_its_simulated_null() -> None:
+    """The chi-square approximation against PSI's real distribution without drift, at small and large sizes."""
+    from components.drift_stats import psi, psi_critical
+
+    rng = np.random.default_rng(2)
+    shares = [0.4, 0.3, 0.15, 0.1, 0.05]
+    for n, m in [(200, 150), (20_000, 5_000)]:
+        null = [
+            psi(rng.multinomial(n, shares).astype(float), rng.multinomial(m, shares).astype(float)) for _ in range(600)
+        ]
+        assert np.quantile(null, 0.95) == pytest.approx(psi_critical(0.05, n, m, len(shares)), rel=0.2)
