@@ -38,18 +38,9 @@ def bar_chart(title: str, labels: list[str], layers: list[Series], unit: str = "
         for layer in layers:
             height = layer.values[i] / top * plot_h
             if height > 0:
-                x = LEFT + i * step + step * 0.1
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{step * 0.8:.1f}" height="{height:.1f}" '
-                    f'fill="{layer.color}"><title>{escape(label)}: {_number(layer.values[i])} {escape(layer.name)}'
-                    "</title></rect>"
-                )
+                parts.append(_bar(LEFT + i * step + step * 0.1, base - height, step * 0.8, height, layer, i, label))
                 base -= height
-        if i % _label_every(len(labels)) == 0:
-            x = LEFT + i * step + step / 2
-            parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 14}" text-anchor="middle" fill="#374151">{escape(label)}</text>'
-            )
+        parts += _x_label(i, label, len(labels), step)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -65,19 +56,29 @@ def grouped_bar_chart(title: str, labels: list[str], layers: list[Series], unit:
     for i, label in enumerate(labels):
         for j, layer in enumerate(layers):
             height = layer.values[i] / top * plot_h
-            x = LEFT + i * step + step * 0.1 + j * width
             parts.append(
-                f'<rect x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{width:.1f}" height="{height:.1f}" '
-                f'fill="{layer.color}"><title>{escape(label)}: {_number(layer.values[i])} {escape(layer.name)}'
-                "</title></rect>"
+                _bar(LEFT + i * step + step * 0.1 + j * width, TOP + plot_h - height, width, height, layer, i, label)
             )
-        if i % _label_every(len(labels)) == 0:
-            x = LEFT + i * step + step / 2
-            parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 14}" text-anchor="middle" fill="#374151">{escape(label[:12])}</text>'
-            )
+        parts += _x_label(i, label[:12], len(labels), step)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _bar(x: float, y: float, width: float, height: float, layer: Series, i: int, label: str) -> str:
+    """One bar of ``layer`` at label ``i``, its value in a tooltip."""
+    tip = f"{escape(label)}: {_number(layer.values[i])} {escape(layer.name)}"
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{layer.color}">'
+        f"<title>{tip}</title></rect>"
+    )
+
+
+def _x_label(i: int, label: str, bars: int, step: float) -> list[str]:
+    """The label under bar ``i``, if it is one of those shown (see _label_every)."""
+    if i % _label_every(bars):
+        return []
+    x = LEFT + i * step + step / 2
+    return [f'<text x="{x:.1f}" y="{HEIGHT - 14}" text-anchor="middle" fill="#374151">{escape(label)}</text>']
 
 
 def _frame(title: str) -> list[str]:

@@ -137,12 +137,15 @@ def test_a_bug_in_a_stage_keeps_its_type_and_traceback(execute: Runner, plan_of)
 def test_a_stage_that_fails_with_outputs_keeps_them_is_not_retried_and_stops_downstream(
     execute: Runner, plan_of
 ) -> None:
-    text = nums_then("limit", "fail_with_total", retries=2) + """
+    text = (
+        nums_then("limit", "fail_with_total", retries=2)
+        + """
       after:
         uses: python.call
         with: {function: "tests.helpers.stagefns:noop"}
         inputs: {x: limit.output}
 """
+    )
     result = execute(plan_of(text))
     limit = result.stages["limit"]
     assert (limit.status, limit.attempts, limit.error) == ("failed", 1, "FailedWithOutputs: over the limit")

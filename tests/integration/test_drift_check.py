@@ -14,6 +14,7 @@ import pytest
 
 from flows.prefect.executor import build_flow
 from tests.components.test_usagereport import SVG
+from tests.helpers.artifacts import flow_run_artifacts
 
 pytestmark = pytest.mark.integration
 KEY = "drift-check-check-report"  # pipeline, stage, port
@@ -33,9 +34,6 @@ pipelines:
 
 def run_drift_check(plan_of: Any, folder: Path) -> tuple[Any, list[Any]]:
     """A sample whose `amount` moved by one standard deviation, checked as a flow; its state and artifacts."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
     rng = np.random.default_rng(5)
     shops = ["north", "south", "east"]
     reference = pd.DataFrame({"amount": rng.normal(size=2000), "shop": rng.choice(shops, size=2000)})
@@ -44,11 +42,7 @@ def run_drift_check(plan_of: Any, folder: Path) -> tuple[Any, list[Any]]:
     current.to_csv(folder / "current.csv", index=False)
     flow = build_flow(plan_of(PIPELINES, "drift-check"))
     state = flow(reference=str(folder / "reference.parquet"), current=str(folder / "current.csv"), return_state=True)
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-        )
-    return state, artifacts
+    return state, flow_run_artifacts(state)
 
 
 def test_a_failed_check_still_publishes_its_report(prefect_api: str, plan_of: Any, tmp_path: Path) -> None:

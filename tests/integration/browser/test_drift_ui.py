@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser.conftest import shot
+from tests.integration.browser.conftest import artifact_images, shot
 from tests.integration.test_drift_check import KEY, run_drift_check
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -17,12 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 def test_the_artifact_page_draws_the_table_and_plots(prefect_api: str, plan_of: Any, tmp_path: Path, page: Any) -> None:
     _, artifacts = run_drift_check(plan_of, tmp_path)
     report = next(a for a in artifacts if a.key == KEY)
-    page.set_viewport_size({"width": 1300, "height": 1600})
-    page.goto(f"{prefect_api.removesuffix('/api')}/artifacts/artifact/{report.id}")
-    page.get_by_role("heading", name="Drift check").wait_for()
-    plots = page.locator("img[src^='data:image/svg+xml']")
-    plots.last.wait_for()
-    drawn = plots.evaluate_all("imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth])")
+    drawn = artifact_images(page, prefect_api, report, "Drift check", 1600)
     shot(page, "10-drift-check-artifact")
     assert drawn == [[f"Distribution of {c}, reference and current", 720] for c in ("amount", "shop")]
     assert page.get_by_role("cell", name="amount").is_visible()
