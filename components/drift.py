@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from components.base import Component, ComponentParams, FailedWithOutputs, Presentable
-from components.drift_stats import ColumnDrift, Thresholds
 from components.gateway.resource import LlmGateway
 from components.resources import Uses
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from components.drift_stats import ColumnDrift, Thresholds
 
 PREDICTION = "prediction"
 REFERENCE, CURRENT, DRIFTED = "#2563eb", "#f59e0b", "#dc2626"
@@ -163,7 +164,7 @@ class DriftCheck(Component[DriftCheckParams]):
     """
 
     name = "drift.check"
-    libraries = ("numpy", "pandas", "scipy")
+    cacheable = False  # its files and the gateway's records change under the same params (a weekly check)
 
     def run(
         self, reference_predictions: list[Any] | None = None, current_predictions: list[Any] | None = None
@@ -205,6 +206,8 @@ class DriftCheck(Component[DriftCheckParams]):
         return found
 
     def _thresholds(self) -> Thresholds:
+        from components.drift_stats import Thresholds
+
         p = self.params
         return Thresholds(alpha=p.alpha, min_ks=p.min_ks, min_psi=p.min_psi, rare=p.rare)
 
@@ -239,6 +242,8 @@ def compare(
 def predictions_drift(reference: list[Any], current: list[Any], t: Thresholds, tests: int) -> list[ColumnDrift]:
     """The model's predictions as one more column, `prediction` (``tests``: the report's number of tests)."""
     import pandas as pd
+
+    from components.drift_stats import Thresholds
 
     ref, cur = pd.DataFrame({PREDICTION: reference}), pd.DataFrame({PREDICTION: current})
     return compare(ref, cur, [PREDICTION], Thresholds(t.alpha * 1 / tests, t.min_ks, t.min_psi, t.rare))
