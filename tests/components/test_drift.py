@@ -133,6 +133,10 @@ def test_the_pipeline_fails_on_drift_in_one_line_or_warns_and_writes_the_json(
     assert report["columns"]["amount"]["method"] == "ks" and report["columns"]["shop"]["method"] == "psi"
     assert report["columns"]["shop"]["drifted"] is False
 
+    reference.to_parquet(tmp_path / "cur.parquet")  # this week's file, same path and params: never a cached report
+    assert main([*args, "-p", "on_drift=warn"]) == 0
+    assert json.loads(out.read_text())["drifted"] == []
+
 
 def test_a_bad_file_is_one_clear_line_in_the_run(tmp_path: Path, isolated_home: Path, capsys) -> None:
     pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "ref.csv", index=False)
