@@ -74,6 +74,20 @@ class PermanentError(Exception):
     store). Components raise a subclass for deterministic failures; the engine never retries one."""
 
 
+class FailedWithOutputs(PermanentError):
+    """A deterministic failure that still produced outputs worth showing (a drift report that found drift): the
+    run fails, and the engine shows ``outputs`` (port -> value) as the stage's, in the terminal and as Prefect
+    artifacts, as it shows a finished stage's. Nothing downstream runs, and nothing is cached."""
+
+    def __init__(self, message: str, outputs: Any) -> None:
+        super().__init__(message)
+        self.outputs = outputs  # what run() would have returned: a dataclass of outputs, or the one value
+        self.by_port: dict[str, Any] = {}  # the engine splits ``outputs`` into its ports (as a returned value's)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled by Prefect with the task's state: keep all of it
+        return (type(self), (str(self), self.outputs), {"by_port": self.by_port})
+
+
 @dataclass(frozen=True)
 class Port:
     """One input or output of a component: its name, type and (for inputs) whether it must be wired."""

@@ -32,33 +32,63 @@ def bar_chart(title: str, labels: list[str], layers: list[Series], unit: str = "
     top = max(totals, default=0) or 1
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(labels), 1)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-        f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold" fill="#111827">{escape(title)}</text>',
-        *_axes(top, unit, plot_h),
-        *_legend(layers),
-    ]
+    parts = [*_frame(title), *_axes(top, unit, plot_h), *_legend(layers)]
     for i, label in enumerate(labels):
         base = float(TOP + plot_h)
         for layer in layers:
             height = layer.values[i] / top * plot_h
             if height > 0:
-                x = LEFT + i * step + step * 0.1
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{base - height:.1f}" width="{step * 0.8:.1f}" height="{height:.1f}" '
-                    f'fill="{layer.color}"><title>{escape(label)}: {_number(layer.values[i])} {escape(layer.name)}'
-                    "</title></rect>"
-                )
+                parts.append(_bar(LEFT + i * step + step * 0.1, base - height, step * 0.8, height, layer, i, label))
                 base -= height
-        if i % _label_every(len(labels)) == 0:
-            x = LEFT + i * step + step / 2
-            parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 14}" text-anchor="middle" fill="#374151">{escape(label)}</text>'
-            )
+        parts += _x_label(i, label, len(labels), step)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def grouped_bar_chart(title: str, labels: list[str], layers: list[Series], unit: str = "") -> str:
+    """Bars side by side, one per layer in each label's slot: two distributions over the same bins read at a
+    glance (a drift report's reference and current shares)."""
+    top = max((v for layer in layers for v in layer.values), default=0) or 1
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / max(len(labels), 1)
+    width = step * 0.8 / max(len(layers), 1)
+    parts = [*_frame(title), *_axes(top, unit, plot_h), *_legend(layers)]
+    for i, label in enumerate(labels):
+        for j, layer in enumerate(layers):
+            height = layer.values[i] / top * plot_h
+            parts.append(
+                _bar(LEFT + i * step + step * 0.1 + j * width, TOP + plot_h - height, width, height, layer, i, label)
+            )
+        parts += _x_label(i, label[:12], len(labels), step)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bar(x: float, y: float, width: float, height: float, layer: Series, i: int, label: str) -> str:
+    """One bar of ``layer`` at label ``i``, its value in a tooltip."""
+    tip = f"{escape(label)}: {_number(layer.values[i])} {escape(layer.name)}"
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{layer.color}">'
+        f"<title>{tip}</title></rect>"
+    )
+
+
+def _x_label(i: int, label: str, bars: int, step: float) -> list[str]:
+    """The label under bar ``i``, if it is one of those shown (see _label_every)."""
+    if i % _label_every(bars):
+        return []
+    x = LEFT + i * step + step / 2
+    return [f'<text x="{x:.1f}" y="{HEIGHT - 14}" text-anchor="middle" fill="#374151">{escape(label)}</text>']
+
+
+def _frame(title: str) -> list[str]:
+    """The SVG's opening tag, its white background and the title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold" fill="#111827">{escape(title)}</text>',
+    ]
 
 
 def _axes(top: float, unit: str, plot_h: float) -> list[str]:

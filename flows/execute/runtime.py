@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import components
-from components.base import Component, ComponentParams, PermanentError, split_outputs
+from components.base import Component, ComponentParams, FailedWithOutputs, PermanentError, split_outputs
 from flows.errors import ParamError, SettingError, StageFailed, StageTimeout
 from flows.execute.cache import MISS, ResultStore, cache_key
 from flows.execute.dependencies import code_hash, files_hash, library_versions
@@ -69,6 +69,7 @@ def failed_result(
         "failed",
         seconds=seconds,
         attempts=attempts,
+        outputs=exc.by_port if isinstance(exc, FailedWithOutputs) else {},
         error=describe_error(exc),
         gates=failure_gates(exc),
         exception=exc,
@@ -226,7 +227,11 @@ def _cached_or_run(
         if cached is not MISS:
             return "cached", cached
     component = provider.session.instance(stage.component, params, provider, uses)
-    outputs = split_outputs(stage.ports, _call_run(component, inputs))
+    try:
+        outputs = split_outputs(stage.ports, _call_run(component, inputs))
+    except FailedWithOutputs as exc:  # failed_result() keeps what it has to show, by port
+        exc.by_port = split_outputs(stage.ports, exc.outputs)
+        raise
     if store is not None and key is not None:
         store.put(key, outputs, pipeline=ctx.plan.name, stage=stage.id)
     return "completed", outputs

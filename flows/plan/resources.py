@@ -178,11 +178,11 @@ class ResourceUse:
 
 
 def resource_uses(cls: type[Component], stage: Stage) -> Iterator[ResourceUse]:
+    """The resources a stage names; an optional resource param (default None) left unset names none."""
     for param, _kind in uses_of(cls.Params).items():
-        if param in stage.with_:
-            yield ResourceUse(param, stage.with_[param], True)
-        else:
-            yield ResourceUse(param, cls.Params.model_fields[param].default, False)
+        value = stage.with_.get(param, cls.Params.model_fields[param].default)
+        if value is not None:
+            yield ResourceUse(param, value, param in stage.with_)
 
 
 def check_stage_resources(

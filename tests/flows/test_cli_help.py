@@ -52,6 +52,7 @@ def test_list_names_prints_one_pipeline_a_line(capsys: pytest.CaptureFixture[str
         "rag-query",
         "docs-report",
         "usage-report",
+        "drift-check",
         "doc-classifier-train",
         "doc-classify",
         "doc-classifier-promote",

@@ -134,6 +134,25 @@ def test_a_bug_in_a_stage_keeps_its_type_and_traceback(execute: Runner, plan_of)
     assert 'return [row["source"] for row in rows]' in trace  # the line of the bug itself
 
 
+def test_a_stage_that_fails_with_outputs_keeps_them_is_not_retried_and_stops_downstream(
+    execute: Runner, plan_of
+) -> None:
+    text = (
+        nums_then("limit", "fail_with_total", retries=2)
+        + """
+      after:
+        uses: python.call
+        with: {function: "tests.helpers.stagefns:noop"}
+        inputs: {x: limit.output}
+"""
+    )
+    result = execute(plan_of(text))
+    limit = result.stages["limit"]
+    assert (limit.status, limit.attempts, limit.error) == ("failed", 1, "FailedWithOutputs: over the limit")
+    assert limit.outputs == {"output": 6}  # shown as a finished stage's outputs are
+    assert result.stages["after"].status == "skipped" and not result.ok
+
+
 def test_a_failed_stage_reports_the_time_its_attempts_took(execute: Runner, plan_of) -> None:
     plan = plan_of(nums_then("slow_failure", "fail_after", "{seconds: 0.2}", retries=1, retry_delay="10ms"))
     failed = execute(plan, use_cache=False).stages["slow_failure"]

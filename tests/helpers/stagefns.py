@@ -50,6 +50,13 @@ def fail(values: list[int]) -> list[int]:
     raise ValueError("boom: this stage always fails")
 
 
+def fail_with_total(values: list[int]) -> int:
+    """Fails, but with a result to show (as a drift check that found drift does)."""
+    from components.base import FailedWithOutputs
+
+    raise FailedWithOutputs("over the limit", sum(values))
+
+
 @dataclass(frozen=True)
 class Split:
     evens: list[int]

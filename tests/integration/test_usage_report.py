@@ -13,6 +13,7 @@ import pytest
 from components.gateway.usage import summarize
 from flows.prefect.executor import build_flow
 from tests.components.test_usagereport import PIPELINES, SVG, record_all
+from tests.helpers.artifacts import flow_run_artifacts
 from tests.helpers.usagedays import simulated_day
 
 pytestmark = pytest.mark.integration
@@ -21,17 +22,10 @@ KEY = "usage-report-report-report"  # pipeline, stage, port
 
 def run_usage_report(plan_of: Any, home: Path) -> tuple[Any, list[Any]]:
     """A simulated day recorded, then the report run as a flow; its state and the flow run's artifacts."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
     record_all(home, simulated_day(time.time()))
     flow = build_flow(plan_of(PIPELINES, "usage-report"))
     state = flow(out=str(home / "usage-report.json"), return_state=True)  # not in the working folder
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-        )
-    return state, artifacts
+    return state, flow_run_artifacts(state)
 
 
 def test_the_flow_run_publishes_the_report_with_its_charts(prefect_api: str, plan_of: Any, isolated_home: Path) -> None:

@@ -78,6 +78,17 @@ def shot(page: Any, name: str) -> Path:
     return path
 
 
+def artifact_images(page: Any, api: str, artifact: Any, heading: str, height: int) -> list[list[Any]]:
+    """Open ``artifact``'s page once ``heading`` shows, wait for its last SVG image, and return each image's
+    [alt, natural width] (0 for one the browser could not draw)."""
+    page.set_viewport_size({"width": 1300, "height": height})  # the page scrolls inside its own frame
+    page.goto(f"{api.removesuffix('/api')}/artifacts/artifact/{artifact.id}")
+    page.get_by_role("heading", name=heading).wait_for()
+    images = page.locator("img[src^='data:image/svg+xml']")
+    images.last.wait_for()
+    return images.evaluate_all("imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth])")
+
+
 def wait_for_final_state(flow_run_id: str, timeout: float = 420) -> Any:
     from prefect import get_client
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser.conftest import shot
+from tests.integration.browser.conftest import artifact_images, shot
 from tests.integration.test_usage_report import KEY, run_usage_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -17,12 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 def test_the_artifact_page_draws_the_charts(prefect_api: str, plan_of: Any, isolated_home: Path, page: Any) -> None:
     _, artifacts = run_usage_report(plan_of, isolated_home)
     report = next(a for a in artifacts if a.key == KEY)
-    page.set_viewport_size({"width": 1300, "height": 2300})  # the page scrolls inside its own frame
-    page.goto(f"{prefect_api.removesuffix('/api')}/artifacts/artifact/{report.id}")
-    page.get_by_role("heading", name="Calls per hour").wait_for()
-    charts = page.locator("img[src^='data:image/svg+xml']")
-    charts.last.wait_for()
-    drawn = charts.evaluate_all("imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth])")
+    drawn = artifact_images(page, prefect_api, report, "Calls per hour", 2300)
     shot(page, "09-usage-report-artifact")
     assert drawn == [["Calls per hour", 720], ["Cost per hour", 720]]  # loaded and decoded, at their own width
     assert page.get_by_role("cell", name="gpt-4o-mini").is_visible()
