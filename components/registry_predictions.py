@@ -26,6 +26,12 @@ CREATE INDEX IF NOT EXISTS dagwright_outcomes_key ON dagwright_outcomes (model, 
 """
 
 
+# A prediction is one small insert on the request path: with WAL, `synchronous=NORMAL` syncs at checkpoints rather
+# than at every commit, which took classifier.onnx from 3.4 to 0.16 ms at p50 (bench/models.py). A crash of the
+# process loses nothing; a power cut may lose the last predictions, as it would lose the requests in flight.
+SQLITE_SCHEMA = "PRAGMA synchronous=NORMAL;" + SCHEMA
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A prediction joined with the label that arrived for its key."""
@@ -60,7 +66,7 @@ class PredictionLog(Resource[PredictionLogSettings]):
 
         dsn = self.params.dsn
         self.db: Any = (
-            PostgresDb(dsn, SCHEMA) if dsn else SqliteFile(self.context.state_dir / "predictions.sqlite", SCHEMA)
+            PostgresDb(dsn, SCHEMA) if dsn else SqliteFile(self.context.state_dir / "predictions.sqlite", SQLITE_SCHEMA)
         )
 
     def close(self) -> None:
