@@ -95,21 +95,22 @@ airline = FeatureView(
 @on_demand_feature_view(
     sources=[flight_schedule, plane_specs],
     schema=[
-        Field(name="dep_hour", dtype=Int64),
-        Field(name="weekday", dtype=Int64),
+        Field(name="dep_hour", dtype=Float64),
+        Field(name="weekday", dtype=Float64),
         Field(name="plane_age", dtype=Float64),
     ],
     mode="pandas",
-    description="Scheduled departure hour, weekday (Monday 0) and the plane's age in years at the flight.",
+    description="Scheduled departure hour, weekday (Monday 0) and the plane's age in years at the flight; "
+    "missing (NaN) where the flight or the plane is unknown.",
 )
 def flight_time(inputs: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame()
-    out["dep_hour"] = (inputs["sched_dep_time"] // 100).astype("int64")
-    # Feast infers the schema on made-up inputs (year 1, month 1, day 1): an invalid date is weekday -1.
+    # Floats, not ints: an unknown flight or plane (an online lookup of a key never materialized) is NaN.
+    out = pd.DataFrame(index=inputs.index)
+    out["dep_hour"] = (inputs["sched_dep_time"].astype("float64") // 100).astype("float64")
     parts = {"year": inputs["year"], "month": inputs["month"], "day": inputs["day"]}
-    dates = pd.to_datetime(parts, errors="coerce")
-    out["weekday"] = dates.dt.weekday.fillna(-1).astype("int64")
-    out["plane_age"] = (inputs["year"] - inputs["year_built"]).astype("float64")
+    # errors="coerce": Feast infers the schema on made-up inputs (year 1, month 1, day 1), not a valid date.
+    out["weekday"] = pd.to_datetime(pd.DataFrame(parts), errors="coerce").dt.weekday.astype("float64")
+    out["plane_age"] = (inputs["year"].astype("float64") - inputs["year_built"].astype("float64")).astype("float64")
     return out
 
 

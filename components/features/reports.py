@@ -38,7 +38,8 @@ class ApplyReport(Presentable):
 
 @dataclass(frozen=True)
 class ViewWindow:
-    """One feature view's materialization: the window [start, end) and the rows written to the online store."""
+    """One feature view's materialization: the window from start to end, both included (as Feast reads it: a row
+    exactly at a boundary is written by both windows, with the same value), and the rows written."""
 
     view: str
     start: str  # ISO 8601, UTC
