@@ -43,6 +43,10 @@ def _join_keys(view: Any, views: dict[str, Any]) -> list[str]:
 
 
 def select(store: FeastStore, where: str, service: str | None, refs: list[str]) -> Selection:
+    return store.remembered(("selection", service, tuple(refs)), lambda: _select(store, where, service, refs))
+
+
+def _select(store: FeastStore, where: str, service: str | None, refs: list[str]) -> Selection:
     views = _views(store)
     if refs:
         chosen = _check_refs(where, refs, views)
