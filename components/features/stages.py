@@ -241,7 +241,7 @@ class OnlineLookup(Component[OnlineParams]):
     ```yaml
     uses: features.online
     with: {store: features, features: ["origin_weather:temp", "plane_specs:seats"]}
-    inputs: {entities: {origin: [JFK], tailnum: [N14228]}}
+    inputs: {entities: "${params.entities}"}  # e.g. {"origin": ["JFK"], "tailnum": ["N14228"]}
     ```
     """
 

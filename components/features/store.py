@@ -51,6 +51,8 @@ class FeastSettings(ComponentParams):
 def redis_connection_string(url: str) -> str:
     """Feast's Redis connection string (``host:port,db=N,password=...``) for a redis:// URL."""
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        raise FeatureStoreError("Feast's Redis online store connects over TCP: give a redis:// or rediss:// URL")
     found = [f"{parts.hostname or 'localhost'}:{parts.port or 6379}"]
     db = parts.path.lstrip("/")
     if db:
