@@ -42,7 +42,8 @@ def setup(folder: Path) -> tuple[Any, Any, dict[str, list[Any]]]:
     os.chdir(folder)
     project = load(folder / "pipelines.yaml")
     session = Session()
-    for name, params in (("features-apply", {}), ("features-materialize", {"start": "2013-01-01", "end": "2013-01-08"})):
+    week = {"start": "2013-01-01", "end": "2013-01-08"}
+    for name, params in (("features-apply", {}), ("features-materialize", week)):
         result = run_local(plan_pipeline(project, name), params, session=session, use_cache=False)
         assert result.ok, result.error
     flights = pd.read_parquet(folder / "feature_repo" / "data" / "flights.parquet").dropna(subset=["tailnum"])

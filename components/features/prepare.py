@@ -8,6 +8,7 @@ Generated, not committed: the whole year is ~10 MB of parquet and takes a few se
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path

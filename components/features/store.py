@@ -129,7 +129,7 @@ class FeastStore(Resource[FeastSettings]):
         names = {f: f.relative_to(self.repo_path).with_suffix("").as_posix().replace("/", ".") for f in files}
         with _PARSE_LOCK:
             original, path_before = repo_operations.py_path_to_module, list(sys.path)
-            repo_operations.py_path_to_module = names.__getitem__
+            repo_operations.py_path_to_module = names.__getitem__  # type: ignore[assignment]
             sys.path.insert(0, str(self.repo_path))
             for name in names.values():  # a module of that name from another repo would be reused, not read
                 sys.modules.pop(name, None)

@@ -137,7 +137,8 @@ def source_rows(project: Path, name: str, start: str, end: str) -> int:
 
     frame = pd.read_parquet(project / "feature_repo" / "data" / f"{name}.parquet")
     when = frame["event_timestamp"]
-    return int(((when >= pd.Timestamp(start, tz=UTC)) & (when <= pd.Timestamp(end, tz=UTC))).sum())  # both ends, as Feast
+    # Both ends included, as Feast reads a window.
+    return int(((when >= pd.Timestamp(start, tz=UTC)) & (when <= pd.Timestamp(end, tz=UTC))).sum())
 
 
 def windows(report: Any) -> dict[str, tuple[str, str, int]]:
@@ -222,7 +223,8 @@ def test_prod_profile_serves_online_features_from_redis_and_never_shows_its_url(
     assert report.online_store == "redis" and report.rows > 1000
     entities = flights_of(redis_project, 3)
     expected = latest_temps(redis_project, "2013-01-03")
-    assert [r["temp"] for r in fetch_online(redis_project, entities, "prod")] == [expected[o] for o in entities["origin"]]
+    served = fetch_online(redis_project, entities, "prod")
+    assert [r["temp"] for r in served] == [expected[o] for o in entities["origin"]]
     import redis
 
     # The values come from Redis: its keys of this Feast project are there (and no SQLite file was made).
