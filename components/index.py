@@ -29,6 +29,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
         "features.materialize",
         "features.online",
         "features.prepare",
+        "features.save",
     ),
     "components.features.store": (),
     "components.features.windows": (),

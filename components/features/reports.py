@@ -83,7 +83,6 @@ class TrainingSetReport(Checkable, Presentable):
     rows_out: int
     columns: list[str]
     dropped: list[str] = field(default_factory=list)  # a few of the entity rows Feast dropped, as text
-    path: str | None = None
 
     def check_row(self) -> dict[str, Any]:
         return {"rows_in": self.rows_in, "rows_out": self.rows_out, "rows_dropped": self.rows_in - self.rows_out}
@@ -93,8 +92,7 @@ class TrainingSetReport(Checkable, Presentable):
         return f"{self.source}: {self.rows_in} entity rows in, {self.rows_out} out{shown}"
 
     def present(self) -> str:
-        written = f" -> {self.path}" if self.path else ""
-        return f"{self.rows_out} of {self.rows_in} rows, {len(self.columns)} columns ({self.features}){written}"
+        return f"{self.rows_out} of {self.rows_in} rows, {len(self.columns)} columns ({self.features})"
 
     def as_markdown(self) -> str:
         return self.present()

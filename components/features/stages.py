@@ -153,24 +153,21 @@ class SelectParams(StoreParams):
         return None if self.features else self.service
 
 
-class HistoricalParams(SelectParams):
-    out: str | None = Field(None, description="Also write the training set to this parquet file.")
-
-
 @dataclass
 class TrainingSet:
     report: TrainingSetReport  # gated by `rows_kept`: rows in == rows out
     frame: Any  # a pandas DataFrame: the entity rows, in their order, with their features
 
 
-class HistoricalFeatures(Component[HistoricalParams]):
+class HistoricalFeatures(Component[SelectParams]):
     """A training set by point-in-time correct retrieval: each entity row (a parquet or CSV file with the
     entities' join keys and `event_timestamp`) gets the feature values as they were at its time, never later
-    ones. Its `report` is gated by `rows_kept`, since Feast can drop entity rows without a word.
+    ones. Its `report` is gated by `rows_kept`, since Feast can drop entity rows without a word; its `frame`
+    goes on to a training stage, or to `features.save`, which the gate stops when rows were dropped.
 
     ```yaml
     uses: features.historical
-    with: {store: features, service: flight_delay_v1, out: .dagwright/features/train.parquet}
+    with: {store: features, service: flight_delay_v1}
     inputs: {entities: feature_repo/data/flight_labels.parquet}
     ```
     """
@@ -184,7 +181,7 @@ class HistoricalFeatures(Component[HistoricalParams]):
         frame = read_entities(self.name, entities)
         selection = select(store, self.name, self.params.chosen_service, self.params.features)
         check_columns(self.name, entities, list(frame.columns), selection, timestamp=True)
-        return _training_set(store, frame, selection, entities, self.params.out)
+        return _training_set(store, frame, selection, entities)
 
 
 _ROW = "_dagwright_row"  # carried through Feast to find the entity rows it dropped
@@ -204,14 +201,11 @@ def read_entities(where: str, path: str) -> Any:
     return frame
 
 
-def _training_set(store: FeastStore, frame: Any, selection: Any, source: str, out: str | None) -> TrainingSet:
+def _training_set(store: FeastStore, frame: Any, selection: Any, source: str) -> TrainingSet:
     asked = frame.assign(**{_ROW: range(len(frame))})
     got = store.store.get_historical_features(entity_df=asked, features=selection.features).to_df()
     dropped = asked[~asked[_ROW].isin(got[_ROW])]
     got = got.sort_values(_ROW).drop(columns=[_ROW]).reset_index(drop=True)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        got.to_parquet(out, index=False)
     shown = [_describe(row, list(selection.join_keys)) for _, row in dropped.head(3).iterrows()]
     report = TrainingSetReport(
         source,
@@ -220,7 +214,6 @@ def _training_set(store: FeastStore, frame: Any, selection: Any, source: str, ou
         len(got),
         list(got.columns),
         shown + (["..."] if len(dropped) > 3 else []),
-        out,
     )
     return TrainingSet(report, got)
 
@@ -228,6 +221,34 @@ def _training_set(store: FeastStore, frame: Any, selection: Any, source: str, ou
 def _describe(row: Any, keys: list[str]) -> str:
     named = ", ".join(f"{k}={row[k]}" for k in keys)
     return f"{named} at {row[TIMESTAMP].isoformat()}"
+
+
+class SaveParams(ComponentParams):
+    path: str = Field(min_length=1, description="The parquet file to write (its folder is made).")
+
+
+class SaveFrame(Component[SaveParams]):
+    """Writes a training set (a DataFrame) to a parquet file, atomically; after `features.historical`, whose gate
+    stops the run before a training set that lost rows is written.
+
+    ```yaml
+    uses: features.save
+    with: {path: .dagwright/features/training-set.parquet}
+    inputs: {frame: historical.frame}
+    ```
+    """
+
+    name = "features.save"
+    cacheable = False
+    writes = True
+
+    def run(self, frame: Any) -> str:
+        target = Path(self.params.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")  # a reader never sees half a file
+        frame.to_parquet(partial, index=False)
+        partial.replace(target)
+        return str(target)
 
 
 class OnlineParams(SelectParams):

@@ -129,6 +129,13 @@ def test_the_gate_fails_when_feast_drops_an_entity_row(project: Path) -> None:
     assert "gate of stage 'historical' failed: outputs.report: rows_kept failed" in result.error
     dropped = "origin=EWR at 2013-01-01T09:00:00+00:00; origin=EWR at 2013-01-01T16:00:00+00:00"
     assert f"entities.parquet: 4 entity rows in, 2 out: {dropped})" in result.error
+    # The shipped pipeline: its gate stops the run before the training set is saved.
+    flight = {"flight_id": "2013-01-01-UA-1545-EWR", "origin": "EWR", "tailnum": "N14228"}
+    path = write_entities(project, [{**flight, "event_timestamp": t} for t in times[:2]])
+    out = project / "train.parquet"
+    result = run(project, "features-training-set", entities=path, out=str(out))
+    assert "2 entity rows in, 1 out: flight_id=2013-01-01-UA-1545-EWR" in (result.error or "")
+    assert result.stages["save"].status == "skipped" and not out.exists()
     assert "\n" not in result.error
 
 
@@ -196,6 +203,24 @@ def test_online_features_from_sqlite_are_the_materialized_values(project: Path) 
     expected = latest_temps(project, "2013-01-03")
     assert [r["temp"] for r in rows] == [expected[o] for o in entities["origin"]]
     assert all(r["seats"] and r["distance"] and r["dep_hour"] >= 0 for r in rows)  # planes, flights, on demand
+
+
+def test_the_training_set_pipeline_saves_each_flight_with_the_weather_of_its_hour(project: Path) -> None:
+    import pandas as pd
+
+    run(project, "features-apply")
+    flights = pd.read_parquet(project / "feature_repo" / "data" / "flight_labels.parquet").head(40)
+    path = project / "flights.parquet"
+    flights.to_parquet(path, index=False)
+    out = project / "train.parquet"
+    assert ok(run(project, "features-training-set", entities=str(path), out=str(out)), "save", "output") == str(out)
+    saved = pd.read_parquet(out)
+    weather = pd.read_parquet(project / "feature_repo" / "data" / "weather.parquet")
+    hourly = weather.set_index(["origin", "event_timestamp"])["temp"]
+    assert list(saved["flight_id"]) == list(flights["flight_id"]) and list(saved["delayed"]) == list(flights["delayed"])
+    keys = zip(flights["origin"], flights["event_timestamp"], strict=True)
+    assert list(saved["temp"]) == [hourly[key] for key in keys]
+    assert {"seats", "distance", "dep_hour", "weekday", "plane_age"} <= set(saved.columns)
 
 
 @pytest.fixture
