@@ -47,7 +47,17 @@ def test_main_help_lists_commands_examples_and_completion(capsys: pytest.Capture
 
 def test_list_names_prints_one_pipeline_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-f", str(REPO / "pipelines.yaml"), "list", "--names"]) == 0
-    assert capsys.readouterr().out.split() == ["rag-ingest", "rag-query", "docs-report", "usage-report", "drift-check"]
+    assert capsys.readouterr().out.split() == [
+        "rag-ingest",
+        "rag-query",
+        "docs-report",
+        "usage-report",
+        "drift-check",
+        "features-apply",
+        "features-materialize",
+        "features-training-set",
+        "features-online",
+    ]
 
 
 def complete(line: str, cwd: Path) -> list[str]:
