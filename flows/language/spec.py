@@ -246,6 +246,7 @@ class Pipeline(Strict):
         None,
         description="Serve it over HTTP with `dagwright serve`: true, or {chat: true} for the OpenAI-compatible "
         "chat endpoint too. Unset or false: not served.",
+        json_schema_extra=lambda schema: schema["anyOf"].insert(0, {"type": "boolean"}),  # the shorthand
     )
     tags: list[str] = Field(default_factory=list)
     defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")
