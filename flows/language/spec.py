@@ -236,6 +236,11 @@ class Serve(Strict):
     )
 
 
+def _with_shorthand(schema: dict[str, Any]) -> None:
+    """`serve: true` is `serve: {}`; the schema says so, as the loader takes it."""
+    schema["anyOf"] = [{"type": "boolean"}, *schema["anyOf"]]
+
+
 class Pipeline(Strict):
     """A DAG of stages, run as one Prefect flow whose parameters are ``params``."""
 
@@ -246,7 +251,7 @@ class Pipeline(Strict):
         None,
         description="Serve it over HTTP with `dagwright serve`: true, or {chat: true} for the OpenAI-compatible "
         "chat endpoint too. Unset or false: not served.",
-        json_schema_extra=lambda schema: schema["anyOf"].insert(0, {"type": "boolean"}),  # the shorthand
+        json_schema_extra=_with_shorthand,
     )
     tags: list[str] = Field(default_factory=list)
     defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")
