@@ -272,6 +272,10 @@ class Checkable(ABC):
     def check_row(self) -> dict[str, Any]:
         """The columns the checks of ``check_kind`` read."""
 
+    def check_where(self) -> str:
+        """What a failed check names as where it failed (a source and its counts); empty to name nothing."""
+        return ""
+
 
 def params_model(cls: type, generic: type, inherited: type[ComponentParams]) -> type[ComponentParams]:
     """The params model of ``cls``: its generic argument (``class X(Component[XParams])``), else ``inherited``.

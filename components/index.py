@@ -28,6 +28,20 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.durations": (),
     "components.embedcache": (),
     "components.embedders": ("embedder.documents", "embedder.text"),
+    "components.features": (),
+    "components.features.prepare": (),
+    "components.features.reports": (),
+    "components.features.selection": (),
+    "components.features.stages": (
+        "features.apply",
+        "features.historical",
+        "features.materialize",
+        "features.online",
+        "features.prepare",
+        "features.save",
+    ),
+    "components.features.store": (),
+    "components.features.windows": (),
     "components.gateway": (),
     "components.gateway.backends": (),
     "components.gateway.breaker": (),
@@ -73,6 +87,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
 
 RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "components.embedders": ("embedding.onnx", "embedding.openai"),
+    "components.features.store": ("feast.store",),
     "components.gateway.resource": ("llm.gateway",),
     "components.generators": ("llm.openai",),
     "components.registry": ("mlflow.registry",),

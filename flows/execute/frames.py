@@ -15,7 +15,7 @@ def to_frame(kind: str, value: Any) -> Any:
     if kind == "table":
         return value.assign(_row=range(len(value)))
     if isinstance(value, Checkable):
-        return pd.DataFrame([{"_row": 0, **value.check_row()}])
+        return pd.DataFrame([{"_row": 0, **value.check_row(), "where": value.check_where()}])
     return pd.DataFrame(
         [_document_row(i, d) for i, d in enumerate(value)], columns=None if value else ["_row", "id", "content"]
     )

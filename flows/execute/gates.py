@@ -133,6 +133,8 @@ def _where(frame: Any, rows: set[int]) -> str:
     """Which items failed, by source (or id), so the report points at files rather than row numbers."""
     if not rows:
         return ""
+    if "where" in frame.columns and frame["where"].iloc[0]:  # a Checkable value that says what it is
+        return f" at {frame['where'].iloc[0]}"
     column = "meta.source" if "meta.source" in frame.columns else "id" if "id" in frame.columns else "_row"
     names = [str(v) for v in frame.loc[frame["_row"].isin(sorted(rows)[:3]), column]]
     return f" at {', '.join(names)}{' ...' if len(rows) > 3 else ''}"

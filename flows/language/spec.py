@@ -236,11 +236,9 @@ class Serve(Strict):
     )
 
 
-def _serve_shorthand_schema(schema: dict[str, Any]) -> None:
-    """`serve: true` in the JSON Schema too, so editors and the schema test accept the documented shorthand."""
-    choices = schema["anyOf"]
-    assert isinstance(choices, list)
-    choices.append({"type": "boolean"})
+def _with_shorthand(schema: dict[str, Any]) -> None:
+    """`serve: true` is `serve: {}`; the schema says so, as the loader takes it."""
+    schema["anyOf"] = [{"type": "boolean"}, *schema["anyOf"]]
 
 
 class Pipeline(Strict):
@@ -253,7 +251,7 @@ class Pipeline(Strict):
         None,
         description="Serve it over HTTP with `dagwright serve`: true, or {chat: true} for the OpenAI-compatible "
         "chat endpoint too. Unset or false: not served.",
-        json_schema_extra=_serve_shorthand_schema,
+        json_schema_extra=_with_shorthand,
     )
     tags: list[str] = Field(default_factory=list)
     defaults: Policies = Field(default_factory=Policies, description="Policies for this pipeline's stages.")

@@ -137,6 +137,13 @@ BUILTINS: dict[str, Builtin] = {
         False,
         "the answer cites at least min sources",
     ),
+    "rows_kept": Builtin(
+        ("training_set",),
+        NoArgs,
+        lambda a: [_between("rows_dropped", 0, 0)],
+        False,
+        "every entity row asked for is in the training set (Feast drops some without a word)",
+    ),
 }
 
 
