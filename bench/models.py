@@ -48,10 +48,14 @@ def pct(times: list[float], q: float) -> float:
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as folder:
+        run(Path(folder))
+
+
+def run(root: Path) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     quick = parser.parse_args().quick
-    root = Path(tempfile.mkdtemp(prefix="bench-models-"))
     state = root / ".dagwright"
     registry = opened(MlflowRegistry, root=root, state_dir=state)
     log = opened(PredictionLog, root=root, state_dir=state)
