@@ -53,6 +53,9 @@ bench: setup
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/semantic_cache.py
 	$(BIN)/python bench/gateway_backends.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/models.py
+	$(BIN)/python bench/drift.py
 
 up: setup
 	$(BIN)/dagwright up

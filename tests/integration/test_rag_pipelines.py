@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -72,7 +73,7 @@ def test_the_prod_profile_runs_the_same_pipelines_on_pgvector(project: Path, pg_
 
     files = len([p for p in (project / "docs").rglob("*") if p.suffix in {".md", ".rst", ".html"}])
     listed = dagwright(project, "--profile", "prod", "resources", DAGWRIGHT_PG_DSN=pg_dsn)
-    assert "docs    store.pgvector" in listed.stdout and "(profile prod)" in listed.stdout
+    assert re.search(r"^  docs +store\.pgvector ", listed.stdout, re.M) and "(profile prod)" in listed.stdout
     ingest = dagwright(project, "--profile", "prod", "run", "rag-ingest", "--local", DAGWRIGHT_PG_DSN=pg_dsn)
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     assert f"sources_new={files}, sources_changed=0" in report(ingest.stdout)
