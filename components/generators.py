@@ -21,6 +21,7 @@ from pydantic import Field
 
 from components.base import Checkable, Component, ComponentParams, FilesChecked, Presentable
 from components.documents import Document
+from components.localmodel import LocalModelSettings
 from components.prompts import PromptError, load_prompt, prompt_file, template_problem
 from components.resources import Resource, Uses
 
@@ -85,17 +86,12 @@ class Generated:
     answer: Answer
 
 
-class ProviderSettings(ComponentParams):
+class ProviderSettings(LocalModelSettings):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = the embedded local model.")
     model: str = Field("smollm2-135m-instruct", description="Model name at the endpoint.")
     api_key: str | None = Field(None, description="Use ${env:NAME}; never write a key in the YAML.")
     timeout: float = Field(120, gt=0, description="Seconds per model call.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed call (connection errors, 429, 5xx).")
-    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
-    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
-    local_parallel: int = Field(
-        2, ge=1, le=16, description="Requests the embedded local model decodes at once, each with local_context."
-    )
 
 
 S = TypeVar("S", bound=ComponentParams)
@@ -167,10 +163,7 @@ class OpenAIProvider(LlmProvider[ProviderSettings]):
         p = self.params
         base_url = p.base_url
         if base_url is None:
-            from components.llmserver import LocalServer
-
-            log = self.context.state_dir / "llm-server.log"
-            self.server = LocalServer(log, p.local_context, p.local_threads, p.local_parallel)
+            self.server = p.local_server(self.context.state_dir / "llm-server.log")
             base_url = self.server.start()
         self.client = OpenAI(
             base_url=base_url, api_key=p.api_key or "unused", timeout=p.timeout, max_retries=p.max_retries

@@ -64,6 +64,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.index": (),
     "components.llmserver": (),
     "components.loaders": ("loader.files",),
+    "components.localmodel": (),
     "components.masking": (),
     "components.models": (),
     "components.progress": (),

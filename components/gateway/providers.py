@@ -51,10 +51,7 @@ class Provider:
         spec = self.spec
         base_url = spec.base_url
         if base_url is None:
-            from components.llmserver import LocalServer
-
-            log = self.state_dir / "llm-server.log"
-            server = LocalServer(log, spec.local_context, spec.local_threads, spec.local_parallel)
+            server = spec.local_server(self.state_dir / "llm-server.log")
             base_url = server.start()
             self.server = server
         self.root = base_url.rstrip("/").removesuffix("/v1")

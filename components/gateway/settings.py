@@ -11,13 +11,14 @@ from pydantic import Field, field_validator, model_validator
 
 from components.base import ComponentParams
 from components.durations import duration_in_schema, parse_duration
+from components.localmodel import LocalModelSettings
 
 # Context windows of well-known hosted models, by name prefix; others set `context_window`.
 KNOWN_WINDOWS = {"gpt-4.1": 1_047_576, "gpt-4o": 128_000, "o1": 200_000, "o3": 200_000, "gpt-3.5-turbo": 16_385}
 DEFAULT_WINDOW = 8192
 
 
-class ProviderSpec(ComponentParams):
+class ProviderSpec(LocalModelSettings):
     kind: Literal["llama_cpp", "openai"] = Field(
         description="llama_cpp: a llama.cpp server (the embedded SmolLM2 one without base_url), exact token "
         "counts from its /tokenize; openai: any OpenAI-compatible endpoint, tokens counted with tiktoken's encodings."
@@ -29,11 +30,6 @@ class ProviderSpec(ComponentParams):
     encoding: str | None = Field(None, description="openai kind: tiktoken encoding to count with (o200k_base...).")
     timeout: float = Field(120, gt=0, description="Seconds per attempt.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of retryable failures before the fallback.")
-    local_context: int = Field(4096, ge=512, le=32768, description="Context size of the embedded local model.")
-    local_threads: int = Field(2, ge=1, le=64, description="Threads of the embedded local model.")
-    local_parallel: int = Field(
-        2, ge=1, le=16, description="Requests the embedded local model decodes at once, each with local_context."
-    )
 
     @model_validator(mode="after")
     def _needs(self) -> ProviderSpec:
