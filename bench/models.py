@@ -22,13 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.classifiers_data import load_labelled
 from components.classifiers_onnx import OnnxClassifier
-from components.classifiers_train import (
-    ClassifierTrainer,
-    fit_nblr,
-    onnx_predict,
-    onnx_session,
-    to_onnx,
-)
+from components.classifiers_runtime import onnx_predict, onnx_session
+from components.classifiers_train import ClassifierTrainer, fit_nblr, to_onnx
 from components.registry import MlflowRegistry
 from components.registry_predictions import PredictionLog
 from components.resources import Given, opened

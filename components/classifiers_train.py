@@ -15,70 +15,22 @@ The regularisation C is chosen by 3-fold cross-validation on the training set wh
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from components.base import Component, ComponentParams, PermanentError, Presentable
+from components.base import Component, ComponentParams
 from components.classifiers_data import Labelled, load_labelled, split
-from components.registry import CHALLENGER, CHAMPION, MlflowRegistry
+from components.classifiers_register import ONNX_LIBRARIES, Candidate, TrainReport, register
+from components.classifiers_runtime import gate_parity, onnx_session, parity, with_confidence
+from components.registry import MlflowRegistry
 from components.resources import Uses
 
 # A token is a run of ASCII letters, digits or _: the same in scikit-learn's regex and ONNX's (re2), which the
 # default pattern `(?u)\b\w\w+\b` is not (skl2onnx swaps it for one that keeps 1-letter words, so bigrams differ).
 TOKENS = r"[a-zA-Z0-9_]+"
-ONNX_LIBRARIES = ("onnxruntime", "onnx")
-
-
-class ParityError(PermanentError, RuntimeError):
-    """The ONNX model does not predict what the scikit-learn model predicts; nothing was registered."""
-
-
-@dataclass(frozen=True)
-class TrainReport(Presentable):
-    """What a training run measured on the held-out set, and the version it registered."""
-
-    model_name: str
-    version: str
-    aliases: list[str]
-    accuracy: float
-    macro_f1: float
-    baseline_accuracy: float
-    train_rows: int
-    test_rows: int
-    params: dict[str, Any] = field(default_factory=dict)
-    parity: float = 1.0  # share of held-out predictions on which ONNX and scikit-learn agree
-    run_id: str = ""
-    seconds: float = 0.0
-    log_seconds: float = 0.0  # MLflow's log_model + registration alone
-
-    def present(self) -> str:
-        return (
-            f"{self.model_name} v{self.version} ({', '.join(self.aliases)}): held-out accuracy {self.accuracy:.4f} "
-            f"(baseline TF-IDF + LR {self.baseline_accuracy:.4f}, {self.accuracy - self.baseline_accuracy:+.4f}), "
-            f"macro-F1 {self.macro_f1:.4f}; {self.train_rows} train / {self.test_rows} held-out rows; "
-            f"ONNX agrees on {self.parity:.1%}"
-        )
-
-    def as_markdown(self) -> str:
-        return f"**{self.present()}**"
-
-    def as_table(self) -> list[dict[str, Any]]:
-        rows = [
-            ("model", f"{self.model_name} v{self.version}"),
-            ("aliases", ", ".join(self.aliases)),
-            ("held-out accuracy", round(self.accuracy, 4)),
-            ("macro-F1", round(self.macro_f1, 4)),
-            ("baseline accuracy (TF-IDF + LR)", round(self.baseline_accuracy, 4)),
-            ("lift over baseline", round(self.accuracy - self.baseline_accuracy, 4)),
-            ("train / held-out rows", f"{self.train_rows} / {self.test_rows}"),
-            ("ONNX = scikit-learn", f"{self.parity:.1%}"),
-            ("MLflow run", self.run_id),
-            ("seconds (of which MLflow log_model)", f"{self.seconds:.2f} ({self.log_seconds:.2f})"),
-        ]
-        return [{"metric": k, "value": v} for k, v in rows]
 
 
 def fit_nblr(texts: list[str], labels: list[str], c: float, ngram_max: int, min_df: int) -> Any:
@@ -142,8 +94,7 @@ def choose_c(data: Labelled, grid: list[float], ngram_max: int, min_df: int, see
 
 def to_onnx(model: Any) -> Any:
     """The pipeline as ONNX with one string input `text` (shape [N, 1]) and two outputs of shape [N]: `label` and
-    `confidence` (the predicted label's probability). One value per row, so MLflow's pyfunc can return them as a
-    DataFrame (it flattens every output, and [N, classes] probabilities would not fit beside [N] labels)."""
+    `confidence` (components/classifiers_runtime.py's contract)."""
     import warnings
 
     from skl2onnx import to_onnx as convert
@@ -161,43 +112,7 @@ def to_onnx(model: Any) -> Any:
             options=options,
             target_opset={"": 17, "ai.onnx.ml": 3},
         )
-    return _with_confidence(graph)
-
-
-def _with_confidence(model: Any) -> Any:
-    from onnx import TensorProto, helper
-
-    graph = model.graph
-    probabilities = next(o for o in graph.output if o.name == "probabilities")
-    graph.node.append(helper.make_node("ReduceMax", ["probabilities"], ["confidence"], axes=[1], keepdims=0))
-    graph.output.remove(probabilities)
-    graph.output.append(helper.make_tensor_value_info("confidence", TensorProto.FLOAT, [None]))
-    return model
-
-
-def onnx_session(model_bytes: bytes) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # its warnings about unused initializers are noise
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
-def onnx_predict(session: Any, texts: list[str]) -> tuple[Any, Any]:
-    """(labels, confidences) of ``texts`` from an ONNX classifier session."""
-    import numpy as np
-
-    labels, confidence = session.run(["label", "confidence"], {"text": np.asarray(texts, dtype=object).reshape(-1, 1)})
-    return labels, confidence
-
-
-def parity(model: Any, session: Any, texts: list[str]) -> float:
-    """The share of ``texts`` on which ONNX and scikit-learn predict the same label and confidence (within 1e-4)."""
-    import numpy as np
-
-    labels, confidence = onnx_predict(session, texts)
-    same = (labels == model.predict(texts)) & (np.abs(confidence - model.predict_proba(texts).max(axis=1)) < 1e-4)
-    return float(same.mean())
+    return with_confidence(graph)
 
 
 @dataclass(frozen=True)
@@ -249,26 +164,16 @@ class ClassifierTrainer(Component[TrainParams]):
         if test is None:
             train, test = split(train, p.test_fraction, p.seed)
         fitted = fit_all(train, test, p)
-        return TrainOutput(register(registry, p, fitted, started))
+        return TrainOutput(register(registry, p.model_name, fitted, started))
 
 
 def _folders(registry: MlflowRegistry) -> tuple[Path, Path]:
     return registry.context.project_root, registry.context.state_dir
 
 
-@dataclass
-class Fitted:
-    model: Any
-    onnx: Any
-    c: float
-    metrics: dict[str, float]
-    parity: float
-    train: Labelled
-    test: Labelled
-
-
-def fit_all(train: Labelled, test: Labelled, p: TrainParams) -> Fitted:
+def fit_all(train: Labelled, test: Labelled, p: TrainParams) -> Candidate:
     """Fit the baseline and the model, measure both on ``test``, convert to ONNX and gate parity."""
+    import pandas as pd
     from sklearn.metrics import accuracy_score, f1_score
 
     c = choose_c(train, p.c_grid, p.ngram_max, p.min_df, p.seed)
@@ -282,55 +187,9 @@ def fit_all(train: Labelled, test: Labelled, p: TrainParams) -> Fitted:
     }
     onnx = to_onnx(model)
     agreement = parity(model, onnx_session(onnx.SerializeToString()), test.texts)
-    if agreement < p.min_parity:
-        raise ParityError(
-            f"ONNX and scikit-learn agree on {agreement:.2%} of the held-out set, below min_parity "
-            f"{p.min_parity:.2%}; nothing was registered"
-        )
-    return Fitted(model, onnx, c, metrics, agreement, train, test)
-
-
-def register(registry: MlflowRegistry, p: TrainParams, fitted: Fitted, started: float) -> TrainReport:
-    """Log params, metrics, signature and input example; register a version as `challenger` (the first one also
-    `champion`)."""
-    import pandas as pd
-    from mlflow.models import infer_signature
-
-    first = not registry.aliases(p.model_name)
-    client = registry.client
-    params = {"model": "nb-logreg", "C": fitted.c, "ngram_max": p.ngram_max, "min_df": p.min_df}
+    gate_parity(agreement, p.min_parity)
+    params = {"model": "nb-logreg", "C": c, "ngram_max": p.ngram_max, "min_df": p.min_df}
     params |= {"source": p.source, "test_source": p.test_source or f"split {p.test_fraction}", "seed": p.seed}
-    run = client.create_run(registry.experiment_id(p.model_name), run_name=f"train {p.model_name}")
-    run_id = run.info.run_id
-    example = pd.DataFrame({"text": fitted.test.texts[:2]})
-    signature = infer_signature(example, pd.Series(fitted.model.predict(example["text"].tolist()), name="label"))
-    for key, value in params.items():
-        client.log_param(run_id, key, value)
-    for key, value in {**fitted.metrics, "onnx_parity": fitted.parity}.items():
-        client.log_metric(run_id, key, value)
-    logging = time.perf_counter()
-    version = registry.log_model(
-        run_id,
-        fitted.onnx,
-        p.model_name,
-        signature=signature,
-        input_example=example,
-        pip_requirements=_requirements(),  # inferring them runs a subprocess: 12-27 s (STACK.md)
-    )
-    log_seconds = round(time.perf_counter() - logging, 3)
-    client.set_terminated(run_id)
-    aliases = [CHALLENGER, CHAMPION] if first else [CHALLENGER]
-    for alias in aliases:
-        registry.set_alias(p.model_name, alias, version)
-    m = fitted.metrics
-    return TrainReport(
-        p.model_name, version, aliases, m["accuracy"], m["macro_f1"], m["baseline_accuracy"],
-        len(fitted.train), len(fitted.test), params, fitted.parity, run_id,
-        round(time.perf_counter() - started, 3), log_seconds,
-    )  # fmt: skip
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ONNX_LIBRARIES]
+    example = pd.DataFrame({"text": test.texts[:2]})
+    labels = pd.Series(model.predict(example["text"].tolist()), name="label")
+    return Candidate(onnx, params, metrics, agreement, example, labels, len(train), len(test), "TF-IDF + LR")

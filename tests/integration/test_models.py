@@ -16,7 +16,8 @@ import pytest
 from components.classifiers_data import TrainingDataError, load_labelled
 from components.classifiers_onnx import OnnxClassifier, route
 from components.classifiers_promote import ClassifierPromoter
-from components.classifiers_train import ClassifierTrainer, fit_nblr, onnx_session, parity, to_onnx
+from components.classifiers_runtime import onnx_session, parity
+from components.classifiers_train import ClassifierTrainer, fit_nblr, to_onnx
 from components.registry import MlflowRegistry, RegistryError
 from components.registry_predictions import PredictionLog
 from components.resources import Given, opened
