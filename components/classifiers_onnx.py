@@ -5,7 +5,9 @@ Routing is a hash of the model name and the key mapped onto [0, 1) and cut by th
 one alias (sticky, across processes and restarts) and the share of keys per alias converges to its weight.
 Aliases are looked up in the registry at most every `refresh_seconds`; when one moved, the new version's session
 is loaded (one cached onnxruntime session per version), so a promotion reaches a running server without a restart.
-Entity ids with Feast online features come later (issue 11's flight-delay classifier); this takes raw text.
+A request carries a `text` (a text model) or `entities` (a tabular model: one entity's join keys, whose online
+features are fetched from a `feast.store` in the model's feature order; components/classifiers_online.py). The
+routing key defaults to the entity's first join key value (a flight is served by one version however often asked).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from components.base import Component, ComponentParams, Presentable
-from components.classifiers_train import onnx_predict, onnx_session
+from components.base import Component, ComponentParams, PermanentError, Presentable
+from components.classifiers_online import check_served, online_row
+from components.classifiers_runtime import FEATURES_INPUT, TEXT_INPUT, input_name, metadata, onnx_predict, onnx_session
+from components.features.store import FeastStore
 from components.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from components.registry_predictions import PredictionLog
 from components.resources import Uses
@@ -32,6 +36,7 @@ class Prediction(Presentable):
     model_version: str
     alias: str
     key: str
+    features: dict[str, float | None] = field(default_factory=dict)  # what a tabular model was fed (null: NaN)
 
     def present(self) -> str:
         return f"{self.prediction} ({self.confidence:.3f}) by v{self.model_version} ({self.alias}) for key {self.key!r}"
@@ -61,6 +66,12 @@ class ClassifyParams(ComponentParams):
         {CHAMPION: 0.9, CHALLENGER: 0.1}, description="Alias -> share of routing keys it serves."
     )
     refresh_seconds: float = Field(5.0, ge=0, description="How often aliases are looked up again (0: every call).")
+    store: Annotated[str | None, Uses(FeastStore)] = Field(
+        None, description="The `feast.store` resource that serves a tabular model's features (requests by entities)."
+    )
+    service: str | None = Field(
+        None, description="The feature service to fetch; default: the one the model was trained on (its metadata)."
+    )
 
     @field_validator("weights")
     @classmethod
@@ -70,8 +81,13 @@ class ClassifyParams(ComponentParams):
         return {a: w for a, w in value.items() if w > 0}
 
 
+class ClassifyInputError(PermanentError, ValueError):
+    """A request the model cannot answer: neither or both of text and entities, or the wrong one for the model."""
+
+
 class OnnxClassifier(Component[ClassifyParams]):
-    """Classifies a text with the champion or the challenger (sticky per key), recording the prediction.
+    """Classifies a text, or an entity by its online features, with the champion or the challenger (sticky per
+    key), recording the prediction.
 
     Example:
 
@@ -80,6 +96,14 @@ class OnnxClassifier(Component[ClassifyParams]):
     with: {registry: models, predictions: predictions, model_name: doc-classifier,
            weights: {champion: 0.9, challenger: 0.1}}
     inputs: {text: "${params.text}", key: "${params.key}"}
+    ```
+
+    By entity ids (the flight-delay model; the key defaults to the flight_id):
+
+    ```yaml
+    uses: classifier.onnx
+    with: {registry: models, predictions: predictions, model_name: flight-delay, store: features}
+    inputs: {entities: "${params.entities}", key: "${params.key}"}
     ```
     """
 
@@ -92,16 +116,52 @@ class OnnxClassifier(Component[ClassifyParams]):
         self._sessions: dict[str, Any] = {}  # version -> its onnxruntime session
         self._aliases: dict[str, str] = {}
         self._looked_up = float("-inf")
+        self._checked: set[tuple[str, str]] = set()  # (version, service) whose features the service serves
 
-    def run(self, text: str, key: str) -> Prediction:
+    def run(self, text: str | None = None, key: str = "", entities: dict[str, Any] | None = None) -> Prediction:
         p = self.params
+        if (text is None) == (entities is None):
+            raise ClassifyInputError(f"{self.name}: give a text or entities (join key -> value), one of the two")
+        key = key or (str(next(iter(entities.values()))) if entities else "")
+        if not key:
+            raise ClassifyInputError(f"{self.name}: a routing key is needed with a text")
         alias = route(p.model_name, key, p.weights)
         version, session = self.model(alias)
-        labels, confidence = onnx_predict(session, [text])
-        found = Prediction(str(labels[0]), round(float(confidence[0]), 6), version, alias, key)
+        fed: dict[str, float | None] = {}
+        if entities is not None:
+            fed = self.features(version, session, entities)
+            rows: Any = [[float("nan") if v is None else v for v in fed.values()]]
+        else:
+            rows = [self._text(version, session, text)]
+        labels, confidence = onnx_predict(session, rows)
+        found = Prediction(str(labels[0]), round(float(confidence[0]), 6), version, alias, key, fed)
         log = self.resources.get(p.predictions, PredictionLog)
         log.record(p.model_name, version, alias, key, found.prediction, found.confidence)
         return found
+
+    def _text(self, version: str, session: Any, text: str | None) -> str:
+        if input_name(session) != TEXT_INPUT:
+            raise ClassifyInputError(
+                f"{self.name}: {self.params.model_name} v{version} classifies entities by their features, not "
+                "texts: give entities (join key -> value)"
+            )
+        return str(text)
+
+    def features(self, version: str, session: Any, entities: dict[str, Any]) -> dict[str, float | None]:
+        """Feature name -> the online value fed to the model (None: missing), in the model's order."""
+        p, where = self.params, f"{self.name} ({self.params.model_name} v{version})"
+        meta = metadata(session)
+        if input_name(session) != FEATURES_INPUT or "feature_names" not in meta:
+            raise ClassifyInputError(f"{where}: the model classifies texts, not entities: give a text")
+        if p.store is None:
+            raise ClassifyInputError(f"{where}: set `store` (a feast.store resource) to classify entities")
+        store = self.resources.get(p.store, FeastStore)
+        service, names = p.service or meta["feature_service"], meta["feature_names"]
+        if (version, service) not in self._checked:  # once per version and service: a registry read
+            check_served(store, where, service, names)
+            self._checked.add((version, service))
+        values = online_row(store, where, service, entities, names)
+        return {n: None if v != v else v for n, v in zip(names, values, strict=True)}
 
     def model(self, alias: str) -> tuple[str, Any]:
         """The version ``alias`` points to now and its session (loaded once per version)."""
