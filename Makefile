@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/gateway_backends.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/online.py
 	$(BIN)/python bench/drift.py
 
 up: setup
