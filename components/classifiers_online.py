@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from components.base import PermanentError
+from components.base import InputError
 from components.features.selection import check_columns, select
 from components.features.store import FeastStore
 
 
-class OnlineFeaturesError(PermanentError, LookupError):
-    """The model cannot be fed from the online store: a feature the service does not serve, or an unknown entity."""
+class OnlineFeaturesError(InputError, LookupError):
+    """The model cannot be fed from the online store: a feature the service does not serve, or an unknown entity
+    (`dagwright serve` answers 422 with the message: it quotes only the request's ids and the model's names)."""
 
 
 def served_by_view(store: FeastStore, where: str, service: str) -> dict[str, list[str]]:

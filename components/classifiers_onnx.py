@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from components.base import Component, ComponentParams, PermanentError, Presentable
+from components.base import Component, ComponentParams, InputError, Presentable
 from components.classifiers_online import check_served, online_row
 from components.classifiers_runtime import FEATURES_INPUT, TEXT_INPUT, input_name, metadata, onnx_predict, onnx_session
 from components.features.store import FeastStore
@@ -81,7 +81,7 @@ class ClassifyParams(ComponentParams):
         return {a: w for a, w in value.items() if w > 0}
 
 
-class ClassifyInputError(PermanentError, ValueError):
+class ClassifyInputError(InputError, ValueError):
     """A request the model cannot answer: neither or both of text and entities, or the wrong one for the model."""
 
 

@@ -35,11 +35,6 @@ _GATEWAY = {
     "BudgetExceeded": (429, "budget_exceeded"),
     "ProvidersFailed": (503, "providers_failed"),
     "StreamInterrupted": (502, "stream_interrupted"),  # tokens were sent: no retry, no fallback (tokens.py)
-    # A classifier asked about an entity the online store does not know, or given the wrong kind of input
-    # (components/classifiers_online.py, classifiers_onnx.py): the caller's mistake, in words that quote only
-    # the request's ids and the model's feature names.
-    "OnlineFeaturesError": (404, "unknown_entity"),
-    "ClassifyInputError": (422, "invalid_request"),
 }
 
 

@@ -264,4 +264,4 @@ def test_dagwright_serve_classifies_a_flight_by_its_ids(world: dict) -> None:
     assert outputs[0]["classify.model_version"] == outputs[3]["classify.model_version"]  # the same flight
     assert outputs[0]["classify.prediction"] in {"delayed", "on_time"}
     assert outputs[0]["classify.features"]["month"] == 2.0
-    assert unknown.status_code == 404 and "no features for flight_id 'nope'" in unknown.json()["detail"]
+    assert unknown.status_code == 422 and "no features for flight_id 'nope'" in unknown.json()["detail"]
