@@ -54,8 +54,11 @@ def setup(folder: Path) -> tuple[Any, Any, list[dict[str, str]]]:
     session = Session()
     train = {**WEEK, "limit": 6000}
     for name, params in (("features-apply", {}), ("features-materialize", WEEK), ("flight-delay-train", train)):
+        started = time.perf_counter()
         result = run_local(plans[name], params, session=session, use_cache=False)
         assert result.ok, result.error
+        print(f"{name}: {time.perf_counter() - started:.1f} s")
+    print(f"  {result.stages['train'].outputs['report'].present()}")
     flights = pd.read_parquet(folder / "feature_repo" / "data" / "flights.parquet").dropna(subset=["tailnum"])
     last_day = flights[flights["event_timestamp"] >= pd.Timestamp("2013-01-07", tz="UTC")]
     rows = last_day[["flight_id", "origin", "tailnum"]].astype(str).to_dict("records")
@@ -72,7 +75,9 @@ def measure(calls: int) -> None:
     with tempfile.TemporaryDirectory(prefix="dagwright-bench-online-") as tmp:
         plans, session, flights = setup(Path(tmp))
         fetch, predict, component = _parts(plans["flight-delay-classify"], session, flights[0])
-        app = create_app({"flight-delay-classify": plans["flight-delay-classify"]}, ServeSettings())
+        # The in-memory rate limiter on, as in production, with a limit high enough never to refuse.
+        settings = ServeSettings(key_rate=10**9, org_rate=10**9)
+        app = create_app({"flight-delay-classify": plans["flight-delay-classify"]}, settings)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=PORT, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -53,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with its defaults (its training set: January to train the tests' own models, the rest held out)."""
     folder = tmp_path_factory.mktemp("flights")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAGWRIGHT_HOME", str(folder / "home"))
+        mp.setenv("DAGWRIGHT_HOME", str(folder / "home"))  # each test's own (conftest) is set back to it to run
         project = feature_project(folder / "project", start="2013-01-01", end="2013-03-01")
         mp.chdir(project)
         run(project, "features-apply")
@@ -62,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         store = opened(FeastStore, root=project, state_dir=state)
         registry = opened(MlflowRegistry, root=project, state_dir=state)
         log = opened(PredictionLog, root=project, state_dir=state)
-        w = {"project": project, "store": store, "registry": registry, "log": log}
+        w = {"project": project, "home": folder / "home", "store": store, "registry": registry, "log": log}
         trained = run(project, "flight-delay-train")  # its defaults: January-February, 12,000 flights
         w["report"], frame = trained["train"].outputs["report"], trained["historical"].outputs["frame"]
         w["train"], w["held_out"] = frame.iloc[:3000], frame.iloc[6000:]
@@ -101,7 +101,8 @@ def classifier(world: dict, name: str, **params: Any) -> OnnxClassifier:
     return component
 
 
-def test_the_shipped_pipelines_train_classify_and_promote(world: dict) -> None:
+def test_the_shipped_pipelines_train_classify_and_promote(world: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGWRIGHT_HOME", str(world["home"]))  # the fixture's pipelines' registry and log
     project, registry = world["project"], world["registry"]
     report = world["report"]
     assert (report.version, report.aliases) == ("1", ["challenger", "champion"])
