@@ -6,6 +6,10 @@ The model is scikit-learn's HistGradientBoostingClassifier: strong on tabular da
 flight whose weather or plane is unknown), and skl2onnx converts it to a tree ensemble. The baseline, fitted in the
 same run on the same rows, is a logistic regression on the mean-imputed, standardised features. The split is by
 time, never shuffled: the model is fitted on the earlier flights and measured on the later ones, as it will be used.
+On January-February 2013 (12,000 flights, the last 3,000 held out): accuracy 0.769 against the baseline's 0.759
+(the majority label 0.764), ROC AUC 0.663 against 0.617. The service's 18 features carry little signal for a
+15-minute delay, so the trees gain in ranking more than in accuracy; on windows under ~6,000 flights the baseline's
+ROC AUC was sometimes the higher (README, "The flight-delay classifier").
 """
 
 from __future__ import annotations
