@@ -8,6 +8,7 @@ component, its report (terminal, Prefect artifact with a table and a plot per co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -203,13 +204,15 @@ class DriftCheck(Component[DriftCheckParams]):
     def run(
         self, reference_predictions: list[Any] | None = None, current_predictions: list[Any] | None = None
     ) -> DriftCheckOutput:
+        from components.drift_feast import parse_now
         from components.sinks import write_json
 
         p = self.params
-        _check_sources(p)
+        now = parse_now(p.now)  # once, so both relative windows end at the same moment
+        _check_sources(p, now)
         columns: list[ColumnDrift] = []
         if p.reference is not None and p.current is not None:
-            columns += self._compare_files(p.reference, p.current, reference_predictions, current_predictions)
+            columns += self._compare_samples(p.reference, p.current, reference_predictions, current_predictions, now)
         if p.llm is not None:
             from components.drift_llm import llm_samples
 
@@ -225,30 +228,28 @@ class DriftCheck(Component[DriftCheckParams]):
             )
         return DriftCheckOutput(report)
 
-    def _compare_files(
-        self, reference: str, current: str, ref_predictions: list[Any] | None, cur_predictions: list[Any] | None
+    def _compare_samples(
+        self, reference: str, current: str, ref_pred: list[Any] | None, cur_pred: list[Any] | None, now: datetime
     ) -> list[ColumnDrift]:
         from components.drift_io import DriftInputError, compared_columns
 
-        if bool(ref_predictions) != bool(cur_predictions):
+        if bool(ref_pred) != bool(cur_pred):
             raise DriftInputError("give both reference_predictions and current_predictions, or neither")
-        ref, cur = self._read(reference, "reference"), self._read(current, "current")
+        ref, cur = self._read(reference, "reference", now), self._read(current, "current", now)
         kinds = compared_columns(ref, cur, self.params.columns)
-        found = compare(ref, cur, list(kinds), self._thresholds(), extra=bool(ref_predictions))
-        if ref_predictions and cur_predictions:
-            found += predictions_drift(ref_predictions, cur_predictions, self._thresholds(), len(kinds) + 1)
+        found = compare(ref, cur, list(kinds), self._thresholds(), extra=bool(ref_pred))
+        if ref_pred and cur_pred:
+            found += predictions_drift(ref_pred, cur_pred, self._thresholds(), len(kinds) + 1)
         return found
 
-    def _read(self, source: str, role: str) -> pd.DataFrame:
-        from components.drift_feast import is_feast, parse_now, read_view
-        from components.drift_io import DriftInputError, read_sample
+    def _read(self, source: str, role: str, now: datetime) -> pd.DataFrame:
+        from components.drift_feast import is_feast, read_view
+        from components.drift_io import read_sample
 
-        if not is_feast(source):
+        if not is_feast(source) or self.params.store is None:  # no store: refused by _check_sources already
             return read_sample(source, role)
-        if self.params.store is None:
-            raise DriftInputError(f"{role} '{source}': a Feast sample needs the 'store' param (a feast.store resource)")
         store = self.resources.get(self.params.store, FeastStore)
-        return read_view(store, source, role, parse_now(self.params.now), self.params.columns)
+        return read_view(store, source, role, now, self.params.columns)
 
     def _thresholds(self) -> Thresholds:
         from components.drift_stats import Thresholds
@@ -260,9 +261,18 @@ class DriftCheck(Component[DriftCheckParams]):
         )  # fmt: skip
 
 
-def _check_sources(p: DriftCheckParams) -> None:
-    """Checked when the stage runs, not in the params model: at plan time a `${params...}` value is not known."""
+def _check_sources(p: DriftCheckParams, now: datetime) -> None:
+    """Checked when the stage runs, not in the params model: at plan time a `${params...}` value is not known.
+    Feast sources are parsed here, before the store is opened (Feast takes seconds to import)."""
+    from components.drift_feast import is_feast, parse_source
     from components.drift_io import DriftInputError
+
+    for role, source in (("reference", p.reference), ("current", p.current)):
+        if source is None or not is_feast(source):
+            continue
+        if p.store is None:
+            raise DriftInputError(f"{role} '{source}': a Feast sample needs the 'store' param (a feast.store resource)")
+        parse_source(source, role, now)
 
     if (p.reference is None) != (p.current is None):
         raise DriftInputError("give both 'reference' and 'current', or neither (with 'llm')")
