@@ -74,6 +74,12 @@ class PermanentError(Exception):
     store). Components raise a subclass for deterministic failures; the engine never retries one."""
 
 
+class InputError(PermanentError):
+    """The stage's inputs (a request's params) name something that does not exist or cannot be used, such as an
+    outcome for a key never predicted. The caller can fix it, so `dagwright serve` answers 422 with the message:
+    raise it only with a message made of what the caller sent and the component's own names."""
+
+
 class FailedWithOutputs(PermanentError):
     """A deterministic failure that still produced outputs worth showing (a drift report that found drift): the
     run fails, and the engine shows ``outputs`` (port -> value) as the stage's, in the terminal and as Prefect

@@ -69,6 +69,7 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.localmodel": (),
     "components.masking": (),
     "components.models": (),
+    "components.outcomes": ("predictions.outcome",),
     "components.progress": (),
     "components.prompts": (),
     "components.registry": (),

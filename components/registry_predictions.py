@@ -41,6 +41,15 @@ class Outcome:
     label: str
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """The latest prediction recorded for a key."""
+
+    version: str
+    alias: str
+    prediction: str
+
+
 class PredictionLogSettings(ComponentParams):
     dsn: str | None = Field(
         None, description="PostgreSQL connection string (use ${env:NAME}); default: SQLite in the state directory."
@@ -82,11 +91,27 @@ class PredictionLog(Resource[PredictionLogSettings]):
                 (time.time(), model, version, alias, key, prediction, float(confidence)),
             )
 
-    def record_outcome(self, model: str, key: str, label: str) -> None:
-        """The true label for ``key``, once known (a user's click, a reviewer's verdict)."""
+    def record_outcome(self, model: str, key: str, label: str, *, known_key: bool = False) -> Predicted | None:
+        """The true label for ``key``, once known (a user's click, a reviewer's verdict); returns the latest
+        prediction of ``model`` for ``key``. With ``known_key``, a key never predicted records nothing and returns
+        None: one transaction reads and writes, so the check holds against a concurrent writer."""
         with self.db.transaction() as execute:
+            row = execute(
+                "SELECT version, alias, prediction FROM dagwright_predictions WHERE model = ? AND key = ? "
+                "ORDER BY at DESC LIMIT 1",
+                (model, key),
+            ).fetchone()
+            if row is None and known_key:
+                return None
             execute("INSERT INTO dagwright_outcomes (at, model, key, label) VALUES (?, ?, ?, ?)",
                     (time.time(), model, key, label))  # fmt: skip
+        return None if row is None else Predicted(*map(str, row))
+
+    def keys(self, model: str) -> int:
+        """How many distinct routing keys ``model`` has predictions for (for error messages)."""
+        return int(self.db.execute(
+            "SELECT COUNT(DISTINCT key) FROM dagwright_predictions WHERE model = ?", (model,)
+        ).fetchone()[0])  # fmt: skip
 
     def outcomes(self, model: str, since: float = 0.0) -> list[Outcome]:
         """Each prediction since ``since`` whose key has an outcome, with the latest outcome recorded for it."""

@@ -133,6 +133,9 @@ def failure_problem(plan: Plan, result: RunResult) -> ProblemError:
         return ProblemError(502, "provider_error", f"stage '{stage}': the model provider answered with an error")
     if "StageTimeout" in names:
         return ProblemError(504, "stage_timeout", f"stage '{stage}' timed out")
+    if "InputError" in names:  # components/base.py: the caller's own inputs are wrong, and may be told why
+        detail = secrets_of_run(plan, result.params).scrub(f"stage '{stage}': {exc}")
+        return ProblemError(422, "invalid_input", detail, stage=stage)
     if "GateFailed" in names:
         return ProblemError(422, "check_failed", f"stage '{stage}': a data-quality check failed", stage=stage)
     return ProblemError(500, "pipeline_failed", f"pipeline '{plan.name}' failed at stage '{stage}'", stage=stage)

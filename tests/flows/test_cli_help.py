@@ -60,6 +60,7 @@ def test_list_names_prints_one_pipeline_a_line(capsys: pytest.CaptureFixture[str
         "doc-classifier-train",
         "doc-classify",
         "doc-classifier-promote",
+        "record-outcome",
     ]
 
 

@@ -34,7 +34,7 @@ def served(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     project = shipped_project(tmp_path_factory.mktemp("ui") / "project")
     ingest = dagwright(project, "run", "rag-ingest", "--local")  # the store the served queries read
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-    # Only these two: with all twelve shipped pipelines the UI's list pages them, and rag-query is on page two.
+    # Only these two: with all the shipped pipelines the UI's list pages them, and rag-query is on page two.
     only = ["--pipeline", "rag-ingest", "--pipeline", "rag-query"]
     command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "deploy", *only]
     log = (tmp_path_factory.getbasetemp() / "deploy.log").open("w")
