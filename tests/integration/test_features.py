@@ -205,6 +205,30 @@ def test_online_features_from_sqlite_are_the_materialized_values(project: Path) 
     assert all(r["seats"] and r["distance"] and r["dep_hour"] >= 0 for r in rows)  # planes, flights, on demand
 
 
+def feast_cli(project: Path, *args: str) -> str:
+    """Feast's own CLI on the project's repo, as a Feast user runs it."""
+    feast = Path(sys.executable).parent / "feast"
+    done = subprocess.run([str(feast), "-c", "feature_repo", *args], cwd=project, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_feasts_own_cli_and_the_pipelines_read_and_write_one_state(project: Path) -> None:
+    """`feast apply` and `feast materialize` on the repo, then dagwright's online stage reads what Feast wrote;
+    and what dagwright's apply registered, Feast's CLI lists."""
+    feast_cli(project, "apply")
+    feast_cli(project, "materialize", "2013-01-01T00:00:00", "2013-01-03T00:00:00")
+    entities = flights_of(project, 3)
+    expected = latest_temps(project, "2013-01-03")
+    assert [r["temp"] for r in fetch_online(project, entities)] == [expected[o] for o in entities["origin"]]
+    applied = ok(run(project, "features-apply"), "apply", "report")
+    assert (applied.created, applied.deleted) == ([], []) and applied.unchanged > 0  # Feast's apply came first
+    assert "flight_delay_v1" in feast_cli(project, "feature-services", "list")
+    views = feast_cli(project, "feature-views", "list")
+    assert all(v in views for v in ("flight_schedule", "origin_weather", "plane_specs", "airline"))
+
+
 def test_the_training_set_pipeline_saves_each_flight_with_the_weather_of_its_hour(project: Path) -> None:
     import pandas as pd
 
