@@ -8,12 +8,15 @@ component, its report (terminal, Prefect artifact with a table and a plot per co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from components.base import Component, ComponentParams, FailedWithOutputs, Presentable
+from components.drift_stats import CategoricalMethod, NumericMethod
+from components.features.store import FeastStore
 from components.gateway.resource import LlmGateway
 from components.resources import Uses
 
@@ -51,10 +54,10 @@ class DriftReport(Presentable):
         head += f"{len(self.drifted)} of {len(self.columns)} columns drifted" + (
             f" ({', '.join(self.drifted)})" if self.drifted else ""
         )
-        lines = [head, f"  {'column':<24} {'method':<6} {'statistic':>10} {'threshold':>10}  drifted"]
+        lines = [head, f"  {'column':<24} {'method':<11} {'statistic':>10} {'threshold':>10}  drifted"]
         for c in self.columns:
             mark = "DRIFT" if c.drifted else "-"
-            lines.append(f"  {c.name:<24} {c.method:<6} {_num(c.statistic):>10} {_num(c.threshold):>10}  {mark}")
+            lines.append(f"  {c.name:<24} {c.method:<11} {_num(c.statistic):>10} {_num(c.threshold):>10}  {mark}")
         return "\n".join(lines)
 
     def as_markdown(self) -> str:
@@ -104,14 +107,32 @@ def _num(value: float) -> str:
 
 
 class DriftCheckParams(ComponentParams):
-    reference: str | None = Field(None, description="The reference sample (training data): a .csv or .parquet file.")
-    current: str | None = Field(None, description="The current sample, same columns: a .csv or .parquet file.")
+    reference: str | None = Field(
+        None, description="The reference sample (training data): a .csv or .parquet file, or feast:VIEW@START..END."
+    )
+    current: str | None = Field(
+        None, description="The current sample, same columns: a .csv or .parquet file, or feast:VIEW@START..END."
+    )
+    store: Annotated[str | None, Uses(FeastStore)] = Field(
+        None, description="The `feast.store` resource that feast:VIEW@START..END samples are read from."
+    )
+    now: str = Field("", description="Where relative Feast windows (7d..now) end: an ISO time; blank: the clock.")
+    numeric_method: NumericMethod = Field(
+        "ks", description="Numeric columns: ks (Kolmogorov-Smirnov) or wasserstein (Wasserstein-1 / reference std)."
+    )
+    categorical_method: CategoricalMethod = Field(
+        "psi", description="Categorical columns: psi (population stability index) or js (Jensen-Shannon, nats)."
+    )
     columns: list[str] = Field(default_factory=list, description="Columns to compare; empty: every column.")
     on_drift: Literal["fail", "warn"] = Field("warn", description="fail: the stage fails when a column drifted.")
     out: str | None = Field(None, description="Also write the report as JSON to this file (parents are created).")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="Chance of any false alarm in a report without drift.")
     min_ks: float = Field(0.05, ge=0, le=1, description="Smallest KS statistic that counts as drift.")
     min_psi: float = Field(0.02, ge=0, description="Smallest PSI that counts as drift.")
+    min_wasserstein: float = Field(
+        0.1, ge=0, description="Smallest Wasserstein-1 (in reference standard deviations) that counts as drift."
+    )
+    min_js: float = Field(0.0025, ge=0, le=1, description="Smallest Jensen-Shannon divergence that counts as drift.")
     rare: float = Field(0.01, ge=0, lt=1, description="Categories rarer than this in the reference share one bin.")
     llm: Annotated[str | None, Uses(LlmGateway)] = Field(
         None, description="An `llm.gateway` resource: also compare its calls of two windows (output drift)."
@@ -141,11 +162,13 @@ class DriftCheckOutput:
 
 
 class DriftCheck(Component[DriftCheckParams]):
-    """Compares a current sample with a reference column by column (KS, PSI), against thresholds sized to the
-    samples; `on_drift: fail` fails naming the drifted columns.
+    """Compares a current sample with a reference column by column (KS or Wasserstein, PSI or Jensen-Shannon),
+    against thresholds sized to the samples; `on_drift: fail` fails naming the drifted columns.
 
-    Numeric columns with Kolmogorov-Smirnov, categorical ones with PSI (rare categories binned), each against the
-    larger of its critical value for the two sample sizes and a minimum effect size. Optionally the model's
+    Numeric columns with Kolmogorov-Smirnov (or Wasserstein-1 in reference standard deviations), categorical ones
+    with PSI (or Jensen-Shannon; rare categories binned), each against the larger of its critical value for the
+    two sample sizes and a minimum effect size. A sample is a CSV or Parquet file, or a Feast feature view's rows
+    in a time window (``feast:VIEW@START..END``, read through the ``store`` resource). Optionally the model's
     predictions (as a column `prediction`) and the LLM gateway's output drift (reply length, refusal and error
     rates) of two windows. Schema mismatches are errors that name the columns. With ``out`` it writes the report
     as JSON; a failed check still shows its report.
@@ -161,6 +184,18 @@ class DriftCheck(Component[DriftCheckParams]):
       on_drift: fail
       out: .dagwright/reports/drift.json
     ```
+
+    From Feast, the last week against the training months, with Wasserstein and Jensen-Shannon:
+
+    ```yaml
+    uses: drift.check
+    with:
+      store: features
+      reference: feast:origin_weather@2013-01-01..2013-09-01
+      current: feast:origin_weather@7d..now
+      numeric_method: wasserstein
+      categorical_method: js
+    ```
     """
 
     name = "drift.check"
@@ -169,13 +204,15 @@ class DriftCheck(Component[DriftCheckParams]):
     def run(
         self, reference_predictions: list[Any] | None = None, current_predictions: list[Any] | None = None
     ) -> DriftCheckOutput:
+        from components.drift_feast import parse_now
         from components.sinks import write_json
 
         p = self.params
-        _check_sources(p)
+        now = parse_now(p.now)  # once, so both relative windows end at the same moment
+        _check_sources(p, now)
         columns: list[ColumnDrift] = []
         if p.reference is not None and p.current is not None:
-            columns += self._compare_files(p.reference, p.current, reference_predictions, current_predictions)
+            columns += self._compare_samples(p.reference, p.current, reference_predictions, current_predictions, now)
         if p.llm is not None:
             from components.drift_llm import llm_samples
 
@@ -191,35 +228,56 @@ class DriftCheck(Component[DriftCheckParams]):
             )
         return DriftCheckOutput(report)
 
-    def _compare_files(
-        self, reference: str, current: str, ref_predictions: list[Any] | None, cur_predictions: list[Any] | None
+    def _compare_samples(
+        self, reference: str, current: str, ref_pred: list[Any] | None, cur_pred: list[Any] | None, now: datetime
     ) -> list[ColumnDrift]:
-        from components.drift_io import DriftInputError, compared_columns, read_sample
+        from components.drift_io import DriftInputError, compared_columns
 
-        if bool(ref_predictions) != bool(cur_predictions):
+        if bool(ref_pred) != bool(cur_pred):
             raise DriftInputError("give both reference_predictions and current_predictions, or neither")
-        ref, cur = read_sample(reference, "reference"), read_sample(current, "current")
+        ref, cur = self._read(reference, "reference", now), self._read(current, "current", now)
         kinds = compared_columns(ref, cur, self.params.columns)
-        found = compare(ref, cur, list(kinds), self._thresholds(), extra=bool(ref_predictions))
-        if ref_predictions and cur_predictions:
-            found += predictions_drift(ref_predictions, cur_predictions, self._thresholds(), len(kinds) + 1)
+        found = compare(ref, cur, list(kinds), self._thresholds(), extra=bool(ref_pred))
+        if ref_pred and cur_pred:
+            found += predictions_drift(ref_pred, cur_pred, self._thresholds(), len(kinds) + 1)
         return found
+
+    def _read(self, source: str, role: str, now: datetime) -> pd.DataFrame:
+        from components.drift_feast import is_feast, read_view
+        from components.drift_io import read_sample
+
+        if not is_feast(source) or self.params.store is None:  # no store: refused by _check_sources already
+            return read_sample(source, role)
+        store = self.resources.get(self.params.store, FeastStore)
+        return read_view(store, source, role, now, self.params.columns)
 
     def _thresholds(self) -> Thresholds:
         from components.drift_stats import Thresholds
 
         p = self.params
-        return Thresholds(alpha=p.alpha, min_ks=p.min_ks, min_psi=p.min_psi, rare=p.rare)
+        return Thresholds(
+            alpha=p.alpha, min_ks=p.min_ks, min_psi=p.min_psi, rare=p.rare, numeric=p.numeric_method,
+            categorical=p.categorical_method, min_wasserstein=p.min_wasserstein, min_js=p.min_js,
+        )  # fmt: skip
 
 
-def _check_sources(p: DriftCheckParams) -> None:
-    """Checked when the stage runs, not in the params model: at plan time a `${params...}` value is not known."""
+def _check_sources(p: DriftCheckParams, now: datetime) -> None:
+    """Checked when the stage runs, not in the params model: at plan time a `${params...}` value is not known.
+    Feast sources are parsed here, before the store is opened (Feast takes seconds to import)."""
+    from components.drift_feast import is_feast, parse_source
     from components.drift_io import DriftInputError
+
+    for role, source in (("reference", p.reference), ("current", p.current)):
+        if source is None or not is_feast(source):
+            continue
+        if p.store is None:
+            raise DriftInputError(f"{role} '{source}': a Feast sample needs the 'store' param (a feast.store resource)")
+        parse_source(source, role, now)
 
     if (p.reference is None) != (p.current is None):
         raise DriftInputError("give both 'reference' and 'current', or neither (with 'llm')")
     if p.reference is None and p.llm is None:
-        raise DriftInputError("nothing to compare: give 'reference' and 'current' files, or an 'llm' gateway")
+        raise DriftInputError("nothing to compare: give 'reference' and 'current' samples, or an 'llm' gateway")
 
 
 def compare(
@@ -241,9 +299,9 @@ def compare(
 
 def predictions_drift(reference: list[Any], current: list[Any], t: Thresholds, tests: int) -> list[ColumnDrift]:
     """The model's predictions as one more column, `prediction` (``tests``: the report's number of tests)."""
+    from dataclasses import replace
+
     import pandas as pd
 
-    from components.drift_stats import Thresholds
-
     ref, cur = pd.DataFrame({PREDICTION: reference}), pd.DataFrame({PREDICTION: current})
-    return compare(ref, cur, [PREDICTION], Thresholds(t.alpha * 1 / tests, t.min_ks, t.min_psi, t.rare))
+    return compare(ref, cur, [PREDICTION], replace(t, alpha=t.alpha / tests))

@@ -3,8 +3,9 @@ current sample of a later one, as Parquet files. Delays drift through the year: 
 15 minutes late on arrival (`delayed`, the delay classifier's label) is 0.26 in January-August and 0.33 in
 December.
 
-`drift-check` calls ``prepare_flights`` in its `flights` stage: it writes the files when they are missing and
-leaves them alone otherwise, so a run pointed at other files through its params is not slowed down.
+The shipped `drift-check` reads its samples from Feast now (the weather at the airports); these files serve the
+file form (`-p reference=... -p current=...`), the tests and bench/drift.py. ``prepare_flights`` (a `python.call`
+stage) writes them when they are missing and leaves them alone otherwise.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The samples `drift.check` compares: reading them, and checking that reference and current have the same schema.
 
-A sample is a CSV or Parquet file today. A Feast feature view read over two time windows is the planned other
-source: it belongs in ``read_sample`` (a source form such as ``feast:VIEW@START..END``), which is the only place
-that knows where rows come from; everything after works on DataFrames.
+A sample is a CSV or Parquet file (``read_sample``) or a Feast feature view's rows in a time window
+(``feast:VIEW@START..END``, components/drift_feast.py, which needs the check's `feast.store` resource); everything
+after the reading works on DataFrames.
 """
 
 from __future__ import annotations

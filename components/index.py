@@ -26,6 +26,8 @@ BUILTINS: dict[str, tuple[str, ...]] = {
     "components.docstats": (),
     "components.documents": (),
     "components.drift": ("drift.check",),
+    "components.drift_distances": (),
+    "components.drift_feast": (),
     "components.drift_flights": (),
     "components.drift_io": (),
     "components.drift_llm": (),

@@ -59,7 +59,7 @@ def test_haystack_is_imported_when_a_file_is_planned_not_when_it_is_loaded(tmp_p
 def test_validate_ok_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-f", str(REPO / "pipelines.yaml"), "validate"]) == 0
     # No notes either: the shipped chunk size fits MiniLM's window (a note on every command was noise to a new user).
-    assert capsys.readouterr().out.splitlines() == ["ok: 16 pipelines, 32 stages"]
+    assert capsys.readouterr().out.splitlines() == ["ok: 16 pipelines, 31 stages"]
 
 
 def test_validate_reports_every_problem_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,7 +233,7 @@ def test_the_executable_flushes_and_runs_atexit_when_it_skips_finalization() -> 
         "import atexit, sys\nfrom flows.cli.main import entry\n"
         "atexit.register(lambda: print('atexit ran'))\nsys.argv = ['dagwright', 'validate']\nentry()\n"
     )
-    assert probe(code)[-2:] == ["ok: 16 pipelines, 32 stages", "atexit ran"]
+    assert probe(code)[-2:] == ["ok: 16 pipelines, 31 stages", "atexit ran"]
     bad = [sys.executable, "-m", "flows.cli", "validate", "tests/flows/cases/bad/34-many-problems-at-once.yaml"]
     failed = subprocess.run(bad, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2 and failed.stderr.startswith("error: ")
