@@ -124,7 +124,7 @@ class OnnxClassifier(Component[ClassifyParams]):
             raise ClassifyInputError(f"{self.name}: give a text or entities (join key -> value), one of the two")
         key = key or (str(next(iter(entities.values()))) if entities else "")
         if not key:
-            raise ClassifyInputError(f"{self.name}: a routing key is needed with a text")
+            raise ClassifyInputError(f"{self.name}: give a routing key, or entities to take it from")
         alias = route(p.model_name, key, p.weights)
         version, session = self.model(alias)
         fed: dict[str, float | None] = {}
