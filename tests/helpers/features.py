@@ -12,20 +12,29 @@ REPO_FILES = ("feature_store.yaml", "flights.py", ".feastignore")
 
 
 def feature_project(
-    folder: Path, *, data: Path | None = None, start: str = "2013-01-01", end: str = "2013-01-04", project: str = ""
+    folder: Path,
+    *,
+    data: Path | None = None,
+    start: str = "2013-01-01",
+    end: str = "2013-01-04",
+    project: str = "",
+    offline: str = "",
 ) -> Path:
     """``folder`` made a project: the shipped pipelines.yaml and feature repo, with the sources of ``data`` (a
     folder `prepare` wrote) or cut to [start, end). ``project`` renames the Feast project (keys of its own in a
-    shared Redis)."""
+    shared Redis); ``offline`` names another offline store type (`file`: Feast's dask store)."""
     from components.features.prepare import prepare
 
     repo = folder / "feature_repo"
     repo.mkdir(parents=True, exist_ok=True)
     for name in REPO_FILES:
         shutil.copy(ROOT / "feature_repo" / name, repo / name)
+    config = (repo / "feature_store.yaml").read_text(encoding="utf-8")
     if project:
-        config = (repo / "feature_store.yaml").read_text(encoding="utf-8")
-        (repo / "feature_store.yaml").write_text(config.replace("project: dagwright", f"project: {project}"))
+        config = config.replace("project: dagwright", f"project: {project}")
+    if offline:
+        config = config.replace("  type: duckdb", f"  type: {offline}")
+    (repo / "feature_store.yaml").write_text(config)
     shutil.copy(ROOT / "pipelines.yaml", folder / "pipelines.yaml")
     shutil.copytree(ROOT / "prompts", folder / "prompts", dirs_exist_ok=True)  # rag-query's, checked at plan time
     if data is not None:

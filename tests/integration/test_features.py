@@ -116,13 +116,37 @@ def test_a_later_feature_value_never_leaks_into_an_earlier_row(project: Path) ->
     assert list(training["origin"]) == [o for o, _, _ in asked]  # the entity rows' own order
 
 
-def test_the_gate_fails_when_feast_drops_an_entity_row(project: Path) -> None:
+TIMES = ("2013-01-01T10:00Z", "2013-01-01T09:00Z", "2013-01-01T11:00Z", "2013-01-01T16:00Z")
+
+
+@pytest.fixture
+def file_store_project(
+    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, feature_data: Path
+) -> Path:
+    """The project on Feast's `file` (dask) offline store: the one seen dropping entity rows."""
+    folder = feature_project(tmp_path / "project", data=feature_data, offline="file")
+    with (folder / "pipelines.yaml").open("a", encoding="utf-8") as f:
+        f.write(TEMPS_YAML)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_shipped_duckdb_store_keeps_rows_with_no_value_in_time_as_empty(project: Path) -> None:
+    replace_source(project, "weather", weather([("EWR", "2013-01-01T10:00Z", 10.0)]))
+    run(project, "features-apply")
+    path = write_entities(project, [{"origin": "EWR", "event_timestamp": t} for t in TIMES])
+    frame = ok(run(project, "temps", entities=path), "historical", "frame")
+    temps = list(frame["temp"])
+    assert temps[0] == temps[2] == 10.0 and all(t != t for t in (temps[1], temps[3]))  # before, past TTL: NaN
+
+
+def test_the_gate_fails_when_feast_drops_an_entity_row(file_store_project: Path) -> None:
+    project = file_store_project
     replace_source(project, "weather", weather([("EWR", "2013-01-01T10:00Z", 10.0)]))
     run(project, "features-apply")
     # Feast's file offline store drops, without a word, a row of a known key whose time comes before every
     # feature row of that key (09:00), and one past the view's TTL (16:00: 6 hours after, TTL 3 hours).
-    times = ("2013-01-01T10:00Z", "2013-01-01T09:00Z", "2013-01-01T11:00Z", "2013-01-01T16:00Z")
-    path = write_entities(project, [{"origin": "EWR", "event_timestamp": t} for t in times])
+    path = write_entities(project, [{"origin": "EWR", "event_timestamp": t} for t in TIMES])
     result = run(project, "temps", entities=path)
     assert result.stages["historical"].status == "failed"
     assert result.error is not None
@@ -131,7 +155,7 @@ def test_the_gate_fails_when_feast_drops_an_entity_row(project: Path) -> None:
     assert f"entities.parquet: 4 entity rows in, 2 out: {dropped})" in result.error
     # The shipped pipeline: its gate stops the run before the training set is saved.
     flight = {"flight_id": "2013-01-01-UA-1545-EWR", "origin": "EWR", "tailnum": "N14228"}
-    path = write_entities(project, [{**flight, "event_timestamp": t} for t in times[:2]])
+    path = write_entities(project, [{**flight, "event_timestamp": t} for t in TIMES[:2]])
     out = project / "train.parquet"
     result = run(project, "features-training-set", entities=path, out=str(out))
     assert "2 entity rows in, 1 out: flight_id=2013-01-01-UA-1545-EWR" in (result.error or "")
