@@ -1,6 +1,6 @@
 """`feast.store`: a Feast feature repo (feature_store.yaml plus its definitions) opened as a FeatureStore.
 
-Its embedded default is what `feature_repo/feature_store.yaml` says (SQLite online store, parquet offline store,
+Its embedded default is what `feature_repo/feature_store.yaml` says (SQLite online store, DuckDB offline store,
 a local registry, all under `feature_repo/data/`), so `feast -c feature_repo ...` and dagwright read the same
 state. With ``redis_url`` the online store is that Redis instead (the `prod` profile), given as
 ``${env:DAGWRIGHT_FEAST_REDIS_URL}`` so the URL, which may carry a password, is never in the YAML or any output.

